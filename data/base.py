@@ -1,0 +1,79 @@
+"""What a task is: how to load its data once, and how a trial turns it into tensors.
+
+Loading is split in two on purpose. `load` does the heavy part (parsing, cleaning,
+splitting) once per search in the driver; its result travels to trials through the
+Ray object store. `splits` does the cheap part that may depend on searched data
+keys (window length, vocabulary size, augmentation) inside each trial.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from search.registry import Registry
+
+
+class TaskOptions(BaseModel):
+    """Base of every task's `data:` section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Splits:
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    # Keyword arguments the data fixes for the model (input_size, num_classes, ...).
+    model_inputs: dict[str, Any]
+    class_names: list[str] | None = None
+    # Regression: scaled targets back to the series' units, units = scaled * scale + offset.
+    target_scale: float = 1.0
+    target_offset: float = 0.0
+    # Batch-level transform applied to training inputs only (augmentation), or None.
+    train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Task:
+    name: ClassVar[str]
+    kind: ClassVar[Literal["classification", "regression"]]
+    Options: ClassVar[type[TaskOptions]]
+    # data keys a trial may vary (the rest are fixed when the data is loaded once).
+    searchable: ClassVar[frozenset[str]] = frozenset()
+
+    def load(self, options: TaskOptions, smoke: bool = False) -> Any:
+        """Heavy, once per search in the driver: returns a picklable object."""
+        raise NotImplementedError
+
+    def splits(self, loaded: Any, options: TaskOptions) -> Splits:
+        """Cheap, once per trial: tensors for train / val / test."""
+        raise NotImplementedError
+
+    def model_inputs(self, options: TaskOptions) -> dict[str, Any]:
+        """What the data fixes for the model, known without loading (for --dry-run)."""
+        raise NotImplementedError
+
+    def example_input(self, options: TaskOptions) -> torch.Tensor:
+        """One batch of one input, the shape `splits` would give (for the layer table)."""
+        raise NotImplementedError
+
+    def baselines(self, loaded: Any, options: TaskOptions) -> dict[str, float]:
+        """Yardstick models on the test split, logged as baseline_<name>_<metric>."""
+        return {}
+
+    def describe(self, loaded: Any) -> str:
+        """One line about the loaded data for the console."""
+        return ""
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    TASKS.register(cls.name)(cls())
+    return cls

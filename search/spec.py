@@ -1,0 +1,313 @@
+"""A space file (spaces/*.yaml) parsed and checked into a typed Spec.
+
+Everything a user can get wrong is caught here, before Ray starts or MLflow is
+touched, and reported as one SpecError line naming the file, the key and what is
+allowed. Unknown keys are errors at every level, also through --set.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from search.errors import SpecError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+# Metrics every trial reports each epoch, by task kind (the names the comparison reads).
+EPOCH_METRICS = {
+    "regression": ("train_loss", "val_loss", "val_mae", "val_rmse"),
+    "classification": ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1"),
+}
+SEARCHABLE_SECTIONS = ("data", "model", "train")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainSettings(Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd and rmsprop only
+    patience: Optional[int] = Field(3, ge=1)  # epochs without val_loss improvement; null = off
+    grad_clip: Optional[float] = Field(None, gt=0)  # max gradient norm; null = off
+    class_weights: bool = False  # classification: weight the loss by inverse class frequency
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast, on CUDA only
+    seed: int = 0
+
+
+class SchedulerSettings(Strict):
+    name: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2, gt=1)
+
+
+class ResourceSettings(Strict):
+    cpu: float = Field(1, gt=0)
+    gpu: float = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _whole_gpus_above_one(self):
+        if self.gpu > 1 and self.gpu != int(self.gpu):
+            raise ValueError("a gpu share above 1 must be a whole number")
+        return self
+
+
+class SearchSettings(Strict):
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    algorithm: Literal["optuna", "random", "grid"] = "optuna"
+    num_samples: int = Field(12, ge=1)  # trials; for grid, repeats of the whole grid
+    max_concurrent: int = Field(2, ge=1)
+    seed: int = 0  # the searcher's seed (Optuna's TPE, random sampling)
+    scheduler: SchedulerSettings = SchedulerSettings()
+    resources: ResourceSettings = ResourceSettings()
+    storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
+    max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
+    fail_fast: bool = False  # stop the whole search at the first failed trial
+
+
+class TrackingSettings(Strict):
+    uri: str = "sqlite:///mlflow.db"
+    experiment: Optional[str] = None  # null = the space's name
+
+
+class Distribution(Strict):
+    """One search dimension: exactly one of these keys."""
+
+    choice: Optional[list[Any]] = None
+    grid: Optional[list[Any]] = None
+    uniform: Optional[tuple[float, float]] = None
+    loguniform: Optional[tuple[float, float]] = None
+    randint: Optional[tuple[int, int]] = None  # [low, high], both included
+    quniform: Optional[tuple[float, float, float]] = None  # [low, high, q]
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k, v in self.__dict__.items() if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of choice, grid, uniform, loguniform, randint, quniform"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        kind, value = given[0], getattr(self, given[0])
+        if kind in ("choice", "grid") and not value:
+            raise ValueError(f"{kind} needs at least one value")
+        if kind in ("uniform", "loguniform", "randint", "quniform"):
+            low, high = value[0], value[1]
+            if low > high or (low == high and kind != "randint"):
+                raise ValueError(f"{kind} low {low} must be below high {high}")
+            if kind == "loguniform" and low <= 0:
+                raise ValueError(f"loguniform needs low above 0 (got {low})")
+            if kind == "quniform" and value[2] <= 0:
+                raise ValueError(f"quniform needs q above 0 (got {value[2]})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in self.__dict__.items() if v is not None)
+
+    @property
+    def args(self) -> Any:
+        return getattr(self, self.kind)
+
+    def edge_values(self) -> list[Any]:
+        """Values whose validity stands for the whole dimension (all choices, the bounds)."""
+        if self.kind in ("choice", "grid"):
+            return list(self.args)
+        return [self.args[0], self.args[1]]
+
+    def describe(self) -> str:
+        return f"{self.kind} {list(self.args)}"
+
+
+class Spec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    task: str
+    data: dict[str, Any] = {}
+    model: dict[str, Any]
+    train: TrainSettings = TrainSettings()
+    search: SearchSettings = SearchSettings()
+    space: dict[str, Distribution] = {}
+    tracking: TrackingSettings = TrackingSettings()
+    # Where the spec came from, for messages and the MLflow artifact (not a YAML key).
+    source: str = Field("<spec>", exclude=True)
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+    @property
+    def kind(self) -> str:
+        from data import get_task
+
+        return get_task(self.task).kind
+
+    def base_config(self) -> dict[str, Any]:
+        """The resolved config every trial starts from; a trial replaces the searched keys."""
+        return {
+            "data": copy.deepcopy(self.data),
+            "model": copy.deepcopy(self.model),
+            "train": self.train.model_dump(),
+        }
+
+
+def _first_error(err: pydantic.ValidationError) -> tuple[str, str, Any]:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    message = first["msg"].removeprefix("Value error, ")
+    return loc, message, first.get("input")
+
+
+def _describe(loc: str, message: str, value: Any) -> str:
+    if message.startswith("Extra inputs are not permitted"):
+        return f"{loc}: unknown key"
+    if message == "Field required":
+        return f"{loc}: missing (required)"
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{loc}: {message}{shown}"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: broken YAML: {where}{problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec must be a mapping of keys (name, task, data, model, ...)")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """--set KEY=VALUE on the raw spec; VALUE is read as YAML (3, 1e-3, true, [a, b])."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE, for example train.epochs=3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {key}: value {text!r} is not valid YAML") from None
+        parts = key.split(".")
+        if parts[0] == "space" and len(parts) > 1:
+            # Space keys are themselves dotted paths: space.train.lr sets the key "train.lr".
+            parts = ["space", ".".join(parts[1:])]
+        node = raw
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise SpecError(f"--set {key}: {where} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
+    from data import get_task
+    from models import validate_model_options
+
+    def fail(message: str) -> SpecError:
+        return SpecError(f"{source}: {message}")
+
+    try:
+        spec = Spec(**raw, source=source)
+    except pydantic.ValidationError as err:
+        raise fail(_describe(*_first_error(err))) from None
+    except TypeError as err:  # a non-string top-level key
+        raise fail(str(err)) from None
+
+    try:
+        task = get_task(spec.task)
+        data = _validate_task_options(task, spec.data)
+        model = dict(spec.model)
+        if "name" not in model:
+            raise SpecError("model.name: missing (required); available: " + _model_names())
+        name = model.pop("name")
+        data_inputs = task.model_inputs(task.Options(**data))
+        model = {"name": name, **validate_model_options(name, model, data_inputs)}
+    except SpecError as err:
+        raise fail(str(err)) from None
+    spec = spec.model_copy(update={"data": data, "model": model})
+
+    allowed_metrics = EPOCH_METRICS[task.kind]
+    if spec.search.metric not in allowed_metrics:
+        raise fail(f"search.metric: {spec.search.metric!r} is not reported by a {task.kind} task; "
+                   f"allowed: {', '.join(allowed_metrics)}")
+    if spec.search.scheduler.name == "asha" and spec.search.scheduler.grace_period > spec.train.epochs:
+        raise fail(f"search.scheduler.grace_period: {spec.search.scheduler.grace_period} is above "
+                   f"train.epochs {spec.train.epochs} (ASHA's max_t)")
+    for key, dist in spec.space.items():
+        _check_dimension(spec, task, key, dist, fail)
+    if spec.search.algorithm == "grid":
+        continuous = [k for k, d in spec.space.items() if d.kind not in ("choice", "grid")]
+        if continuous:
+            raise fail(f"space.{continuous[0]}: search.algorithm grid takes only choice or grid "
+                       f"dimensions (got {spec.space[continuous[0]].kind})")
+    return spec
+
+
+def _model_names() -> str:
+    from models import MODELS
+
+    return ", ".join(MODELS.names())
+
+
+def _validate_task_options(task, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return task.Options(**data).model_dump()
+    except pydantic.ValidationError as err:
+        loc, message, value = _first_error(err)
+        raise SpecError(_describe(f"data.{loc}", message, value)) from None
+
+
+def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> None:
+    section, _, option = key.partition(".")
+    if section not in SEARCHABLE_SECTIONS or not option:
+        raise fail(f"space.{key}: a space key is a dotted path into "
+                   f"{', '.join(SEARCHABLE_SECTIONS)} (for example train.lr)")
+    if key == "model.name":
+        pass  # searching over networks is allowed: each value is checked below
+    elif section == "data":
+        if option not in task.Options.model_fields:
+            raise fail(f"space.{key}: unknown key data.{option} of task {task.name!r}; "
+                       f"allowed: {', '.join(task.Options.model_fields)}")
+        if option not in task.searchable:
+            searchable = ", ".join(sorted(task.searchable)) or "none"
+            raise fail(f"space.{key}: data.{option} is fixed when the data is loaded once per "
+                       f"search and cannot be searched; searchable data keys: {searchable}")
+    elif section == "train" and option not in TrainSettings.model_fields:
+        raise fail(f"space.{key}: unknown key train.{option}; allowed: "
+                   f"{', '.join(TrainSettings.model_fields)}")
+    # Each choice (or each bound of a range) must itself make a valid spec.
+    for value in dist.edge_values():
+        trial = copy.deepcopy(spec.model_dump(exclude={"space"}))
+        trial[section][option] = value
+        try:
+            validate_spec(trial, source="")
+        except SpecError as err:
+            reason = str(err).removeprefix(": ")
+            raise fail(f"space.{key}: value {value!r} is not allowed: {reason}") from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    raw = read_yaml(path)
+    raw = apply_overrides(raw, overrides or [], str(path))
+    return validate_spec(raw, source=str(path))
