@@ -66,6 +66,10 @@ class Task:
         """Yardstick models on the test split, logged as baseline_<name>_<metric>."""
         return {}
 
+    def class_names(self, loaded: Any) -> list[str] | None:
+        """Classification: the label names in label order (axes of confusion matrices)."""
+        return None
+
     def describe(self, loaded: Any) -> str:
         """One line about the loaded data for the console."""
         return ""

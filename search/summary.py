@@ -1,0 +1,47 @@
+"""The end-of-search table: one row per trial, printed and logged as CSV and Markdown."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from search.space import sampled_values
+from search.spec import Spec
+
+
+def trials_table(spec: Spec, logger) -> pd.DataFrame:
+    rows = []
+    for trial_id, config in logger.configs.items():
+        history = logger.history.get(trial_id, [])
+        last = history[-1] if history else {}
+        best = logger.best.get(trial_id, {})
+        row = {"trial": trial_id, **sampled_values(spec, config),
+               "epochs": last.get("epoch", 0), "status": logger.status.get(trial_id, "running"),
+               "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
+               f"best_{spec.search.metric}": best.get(spec.search.metric)}
+        if trial_id in logger.errors:
+            row["error"] = logger.errors[trial_id]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        key = f"best_{spec.search.metric}"
+        table = table.sort_values(key, ascending=spec.search.mode == "min", na_position="last")
+    return table.reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-style Markdown table (pandas needs the optional tabulate package for this)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def format_float_table(table: pd.DataFrame) -> str:
+    with pd.option_context("display.max_columns", None, "display.width", 200,
+                           "display.float_format", "{:.6g}".format):
+        return table.to_string(index=False)

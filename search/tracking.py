@@ -1,0 +1,214 @@
+"""MLflow from the driver: one search run per invocation, one nested run per trial.
+
+Why not Ray's MLflowLoggerCallback: it makes flat runs with no parent and marks
+trials that ASHA stopped as FINISHED like the ones that ran to the end. Here the
+driver is the only writer (workers never talk to MLflow), each trial's run is a
+child of the search run, and `search.status` says how each trial ended.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import traceback
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from search.plots import confusion_matrix_png, learning_curve_png
+from search.space import flatten
+from search.spec import Spec
+
+ROLE, PARENT = "search.role", "mlflow.parentRunId"
+STATUS, ERROR = "search.status", "search.error"
+# Result keys that are not per-epoch curves: logged as a param or tag, or kept for pictures.
+NOT_CURVES = {"epoch", "val_confusion", "model_params", "early_stopped"}
+BATCH = 100  # MLflow takes at most 100 params or 1000 metrics per log_batch call
+
+
+class Tracker:
+    """The search run: created before the trials, ended after the evaluation."""
+
+    def __init__(self, spec: Spec, uri: str):
+        self.spec, self.uri = spec, uri
+        self.client = MlflowClient(tracking_uri=uri)
+        experiment = self.client.get_experiment_by_name(spec.experiment)
+        self.experiment_id = experiment.experiment_id if experiment else \
+            self.client.create_experiment(spec.experiment, tags={"search.task": spec.task})
+        self.run_id: str | None = None
+
+    def start_search(self, spec_text: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{self.spec.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            tags={ROLE: "search", "search.task": self.spec.task, "search.model": self.spec.model["name"],
+                  "search.kind": self.spec.kind, **tags})
+        self.run_id = run.info.run_id
+        log_params(self.client, self.run_id, params)
+        self.client.log_text(self.run_id, spec_text, "spec.yaml")
+        return self.run_id
+
+    def log_metrics(self, metrics: dict[str, float], run_id: str | None = None) -> None:
+        now = int(time.time() * 1000)
+        entries = [Metric(k, float(v), now, 0) for k, v in metrics.items() if _is_number(v)]
+        for start in range(0, len(entries), 1000):
+            self.client.log_batch(run_id or self.run_id, metrics=entries[start:start + 1000])
+
+    def log_png(self, png: bytes, artifact_file: str, run_id: str | None = None) -> None:
+        log_bytes(self.client, run_id or self.run_id, png, artifact_file)
+
+    def end_search(self, status: str = "FINISHED") -> None:
+        if self.run_id:
+            self.client.set_terminated(self.run_id, status=status)
+
+    def runs_url(self, server: str = "http://127.0.0.1:5000") -> str:
+        base = self.uri if self.uri.startswith(("http://", "https://")) else server
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs"
+
+
+class TrialLogger(tune.Callback):
+    """Ray Tune callback, in the driver: a nested MLflow run per trial, metrics every epoch."""
+
+    def __init__(self, tracker: Tracker, spec: Spec, class_names: list[str] | None = None):
+        self.tracker, self.client, self.spec = tracker, tracker.client, spec
+        self.class_names = class_names
+        self.metric, self.mode = spec.search.metric, spec.search.mode
+        self.run_ids: dict[str, str] = {}
+        self.history: dict[str, list[dict]] = {}
+        self.best: dict[str, dict] = {}  # each trial's best epoch by the search metric
+        self.best_checkpoint: dict[str, str] = {}
+        self.status: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.configs: dict[str, dict] = {}
+
+    # --- Tune hooks -------------------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if trial.trial_id in self.run_ids:  # a retried trial keeps its run
+            return
+        run = self.client.create_run(
+            self.tracker.experiment_id, run_name=trial.trial_id,
+            tags={ROLE: "trial", PARENT: self.tracker.run_id, "trial_id": trial.trial_id,
+                  STATUS: "running"})
+        self.run_ids[trial.trial_id] = run.info.run_id
+        self.history[trial.trial_id] = []
+        self.configs[trial.trial_id] = trial.config
+        log_params(self.client, run.info.run_id, flatten(trial.config))
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        run_id = self.run_ids[trial.trial_id]
+        epoch = int(result["epoch"])
+        row = {k: v for k, v in result.items() if k in _trial_metric_names(result)}
+        row["epoch"] = epoch
+        if "val_confusion" in result:
+            row["val_confusion"] = result["val_confusion"]
+        self.history[trial.trial_id].append(row)
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, epoch) for k, v in row.items()
+                   if k not in NOT_CURVES and _is_number(v)]
+        first = len(self.history[trial.trial_id]) == 1
+        self.client.log_batch(
+            run_id, metrics=metrics,
+            params=[Param("model_params", str(result["model_params"]))] if first else [],
+            tags=[RunTag("ray.node_id", str(result["node_id"]))] if first else [])
+        value = result.get(self.metric)
+        best = self.best.get(trial.trial_id)
+        if _is_number(value) and (best is None or _better(value, best[self.metric], self.mode)):
+            self.best[trial.trial_id] = row
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        best = self.best.get(trial.trial_id)
+        if best is not None and best["epoch"] == trial.last_result.get("epoch"):
+            self.best_checkpoint[trial.trial_id] = checkpoint.path
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        last = self.history.get(trial.trial_id) or [{}]
+        last = last[-1]
+        if last.get("early_stopped"):
+            status = "early_stopped"
+        elif last.get("epoch", 0) >= self.spec.train.epochs:
+            status = "finished"
+        else:
+            status = "asha_stopped"
+        self._end_trial(trial, status, "FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        error = trial.get_error() or "unknown error"
+        reason = _one_line_reason(str(error))
+        self.errors[trial.trial_id] = reason
+        run_id = self.run_ids.get(trial.trial_id)
+        if run_id is None:  # failed before it started
+            self.on_trial_start(iteration, trials, trial)
+            run_id = self.run_ids[trial.trial_id]
+        self.client.set_tag(run_id, ERROR, reason)
+        self.client.log_text(run_id, str(error), "error.txt")
+        self._end_trial(trial, "failed", "FAILED")
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _end_trial(self, trial, status: str, mlflow_status: str) -> None:
+        trial_id = trial.trial_id
+        run_id = self.run_ids[trial_id]
+        self.status[trial_id] = status
+        try:
+            history = self.history.get(trial_id, [])
+            if history:
+                self.tracker.log_png(learning_curve_png(history, f"trial {trial_id}"),
+                                     "learning_curve.png", run_id)
+            best = self.best.get(trial_id)
+            if best and "val_confusion" in best and self.class_names:
+                png = confusion_matrix_png(best["val_confusion"], self.class_names,
+                                           f"trial {trial_id}: validation, epoch {best['epoch']}")
+                self.tracker.log_png(png, "confusion_matrix_val.png", run_id)
+            checkpoint = self.best_checkpoint.get(trial_id)
+            if checkpoint and os.path.isdir(checkpoint):
+                self.client.log_artifacts(run_id, checkpoint, "best_checkpoint")
+        except Exception:  # an artifact must never cost the trial's run its end state
+            self.client.log_text(run_id, traceback.format_exc(), "artifact_error.txt")
+        finally:
+            self.client.set_tag(run_id, STATUS, status)
+            self.client.set_terminated(run_id, status=mlflow_status)
+
+    def end_unfinished(self, status: str = "KILLED") -> None:
+        """Ends runs of trials the search left running (interrupt), so none stays RUNNING."""
+        for trial_id, run_id in self.run_ids.items():
+            if trial_id not in self.status:
+                self.status[trial_id] = "interrupted"
+                self.client.set_tag(run_id, STATUS, "interrupted")
+                self.client.set_terminated(run_id, status=status)
+
+
+def _trial_metric_names(result: dict) -> set[str]:
+    # The trainable's own metrics; Ray adds bookkeeping keys (time_total_s, pid, ...) we skip.
+    own = {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "val_mae",
+           "val_rmse", "epoch_time_s", "model_params", "early_stopped"}
+    return own & set(result)
+
+
+def _better(value: float, best: float, mode: str) -> bool:
+    return value < best if mode == "min" else value > best
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _one_line_reason(error: str) -> str:
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    # The last line of a traceback is "ExceptionType: message", the reason a user wants.
+    return (lines[-1] if lines else "unknown error")[:500]
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    entries = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(entries), BATCH):
+        client.log_batch(run_id, params=entries[start:start + BATCH])
+
+
+def log_bytes(client: MlflowClient, run_id: str, content: bytes, artifact_file: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, os.path.basename(artifact_file))
+        with open(path, "wb") as handle:
+            handle.write(content)
+        client.log_artifact(run_id, path, os.path.dirname(artifact_file) or None)

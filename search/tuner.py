@@ -1,0 +1,70 @@
+"""A Spec as a Ray Tune Tuner: searcher, scheduler, resources, storage."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import BasicVariantGenerator
+from ray.tune.search.optuna import OptunaSearch
+
+from search.space import param_space
+from search.spec import Spec
+from search.trainable import train_trial
+
+
+def build_searcher(spec: Spec):
+    search = spec.search
+    if search.algorithm == "optuna":
+        import optuna
+
+        # Seeded TPE: the same spec proposes the same configurations.
+        sampler = optuna.samplers.TPESampler(seed=search.seed)
+        return OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler)
+    # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
+    return BasicVariantGenerator(random_state=search.seed)
+
+
+def build_scheduler(spec: Spec):
+    scheduler = spec.search.scheduler
+    if scheduler.name == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="epoch", max_t=spec.train.epochs,
+        grace_period=scheduler.grace_period, reduction_factor=scheduler.reduction_factor)
+
+
+def storage_path(spec: Spec) -> str:
+    storage = spec.search.storage or "ray_results"
+    return storage if "://" in storage else os.path.abspath(os.path.expanduser(storage))
+
+
+def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune.Tuner:
+    search = spec.search
+    trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded)
+    trainable = tune.with_resources(trainable, {"cpu": search.resources.cpu, "gpu": search.resources.gpu})
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=search.metric, mode=search.mode,
+            search_alg=build_searcher(spec), scheduler=build_scheduler(spec),
+            num_samples=search.num_samples, max_concurrent_trials=search.max_concurrent,
+            # A fresh worker costs seconds (process start, torch import); reuse it.
+            reuse_actors=True,
+            # Short names: Ray's default puts every config value into the folder name.
+            trial_name_creator=lambda trial: trial.trial_id,
+            trial_dirname_creator=lambda trial: trial.trial_id,
+        ),
+        run_config=tune.RunConfig(
+            name=run_name, storage_path=storage_path(spec), callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=search.fail_fast),
+            # The best checkpoint by the search metric is kept (Ray also keeps the latest, to resume).
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=search.metric,
+                checkpoint_score_order=search.mode),
+            verbose=1,
+        ),
+    )
