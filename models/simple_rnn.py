@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from models import register_model
@@ -34,8 +35,11 @@ class SimpleRNN(nn.Module):
 
 
 @register_model("simple_rnn")
-def simple_rnn(input_size: int, output_size: int, hidden_size: int = 32, num_layers: int = 3,
-               dropout: float = 0.0, cell: Literal["rnn", "lstm", "gru"] = "rnn") -> nn.Module:
+def simple_rnn(input_size: int, output_size: int,
+               hidden_size: Annotated[int, Field(ge=1)] = 32,
+               num_layers: Annotated[int, Field(ge=1)] = 3,
+               dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0,  # between recurrent layers
+               cell: Literal["rnn", "lstm", "gru"] = "rnn") -> nn.Module:
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
     return SimpleRNN(input_size, output_size, hidden_size, num_layers, dropout, cell)

@@ -176,7 +176,7 @@ def _describe(loc: str, message: str, value: Any) -> str:
         return f"{loc}: unknown key"
     if message == "Field required":
         return f"{loc}: missing (required)"
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or repr(value) in message else f" (got {value!r})"
     return f"{loc}: {message}{shown}"
 
 

@@ -135,7 +135,7 @@ class TrialLogger(tune.Callback):
         self._end_trial(trial, status, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        error = trial.get_error() or "unknown error"
+        error = _trial_error_text(trial)
         reason = _one_line_reason(str(error))
         self.errors[trial.trial_id] = reason
         run_id = self.run_ids.get(trial.trial_id)
@@ -192,6 +192,15 @@ def _better(value: float, best: float, mode: str) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _trial_error_text(trial) -> str:
+    # Ray writes the error next to the trial locally first; storage gets it on the next sync.
+    local = trial.error_file
+    if local and os.path.isfile(local):
+        with open(local) as handle:
+            return handle.read()
+    return str(trial.get_error() or "unknown error")
 
 
 def _one_line_reason(error: str) -> str:

@@ -24,7 +24,8 @@ def build_searcher(spec: Spec):
         sampler = optuna.samplers.TPESampler(seed=search.seed)
         return OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler)
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
-    return BasicVariantGenerator(random_state=search.seed)
+    # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
+    return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)
 
 
 def build_scheduler(spec: Spec):
@@ -51,7 +52,8 @@ def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune
         tune_config=tune.TuneConfig(
             metric=search.metric, mode=search.mode,
             search_alg=build_searcher(spec), scheduler=build_scheduler(spec),
-            num_samples=search.num_samples, max_concurrent_trials=search.max_concurrent,
+            num_samples=search.num_samples,
+            max_concurrent_trials=search.max_concurrent if search.algorithm == "optuna" else None,
             # A fresh worker costs seconds (process start, torch import); reuse it.
             reuse_actors=True,
             # Short names: Ray's default puts every config value into the folder name.

