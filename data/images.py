@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from sklearn.model_selection import train_test_split
 
 from data.base import Splits, Task, TaskOptions, register_task
@@ -53,10 +53,17 @@ class ImagesOptions(TaskOptions):
 
     @field_validator("path")
     @classmethod
-    def _folder_exists(cls, value):
-        if value is not None and not Path(value).expanduser().is_dir():
+    def _folder_of_classes(cls, value):
+        if value is None:
+            return value
+        if not Path(value).expanduser().is_dir():
             raise ValueError(f"no such folder {value!r} (give a folder with one sub-folder per "
                              "class, or null for the built-in MNIST digits)")
+        found = available_classes(value)
+        if len(found) < 2:
+            listed = ", ".join(found) or "none"
+            raise ValueError(f"{value!r} has {len(found)} class sub-folder(s) ({listed}); "
+                             "classification needs at least two")
         return value
 
     @field_validator("classes", mode="before")
@@ -67,22 +74,29 @@ class ImagesOptions(TaskOptions):
             return [str(name) for name in value]
         return value
 
-    @model_validator(mode="after")
-    def _known_classes(self):
-        available = available_classes(self.path)
-        if self.classes is not None:
-            unknown = [name for name in self.classes if name not in available]
-            if unknown:
-                raise ValueError(f"classes: {', '.join(map(repr, unknown))} not in "
-                                 f"{self.path or 'the built-in digits'}; available: {', '.join(available)}")
-            if len(set(self.classes)) != len(self.classes):
-                raise ValueError(f"classes: a class is listed twice ({self.classes})")
-        if len(self.classes or available) < 2:
-            raise ValueError(f"classes: classification needs at least two classes, got "
-                             f"{self.classes or available or 'no class folders'} in {self.path or 'the built-in digits'}")
-        if self.val_fraction + self.test_fraction > 0.5:
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, value, info: ValidationInfo):
+        if value is None or "path" not in info.data:  # a refused path is reported on its own
+            return value
+        path = info.data["path"]
+        available = available_classes(path)
+        unknown = [name for name in value if name not in available]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} not in {path or 'the built-in digits'}; "
+                             f"available: {', '.join(available)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a class is listed twice")
+        if len(value) < 2:
+            raise ValueError("classification needs at least two classes")
+        return value
+
+    @field_validator("test_fraction")
+    @classmethod
+    def _room_to_train(cls, value, info: ValidationInfo):
+        if info.data.get("val_fraction", 0) + value > 0.5:
             raise ValueError("val_fraction + test_fraction must leave at least half for training")
-        return self
+        return value
 
 
 def available_classes(path: str | None) -> list[str]:
@@ -90,7 +104,8 @@ def available_classes(path: str | None) -> list[str]:
     if path is None:
         return BUILTIN_CLASSES
     folder = Path(path).expanduser()
-    return sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    return sorted(entry.name for entry in folder.iterdir()
+                  if entry.is_dir() and not entry.name.startswith("."))
 
 
 def selected_classes(options: ImagesOptions) -> list[str]:

@@ -279,7 +279,8 @@ def _validate_task_options(task, data: dict[str, Any]) -> dict[str, Any]:
         return task.Options(**data).model_dump()
     except pydantic.ValidationError as err:
         loc, message, value = _first_error(err)
-        raise SpecError(_describe(f"data.{loc}", message, value)) from None
+        # A check across several keys has no single key: name the section.
+        raise SpecError(_describe(f"data.{loc}" if loc else "data", message, value)) from None
 
 
 def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> None:

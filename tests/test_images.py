@@ -39,6 +39,12 @@ def refused_spec(**data) -> str:
     return str(caught.value)
 
 
+def refused_spec_model(name: str, **model) -> str:
+    with pytest.raises(SpecError) as caught:
+        validate_spec({"name": "t", "task": "images", "model": {"name": name, **model}})
+    return str(caught.value)
+
+
 # --- the networks -------------------------------------------------------------------------
 
 def test_resnet18_has_the_reports_parameter_count():
@@ -70,12 +76,6 @@ def test_resnet18_conv1_dropout_is_a_validated_option():
     assert "model.conv1_dropout" in message
     model = create_model("resnet18", {"conv1_dropout": 0.2}, IMAGE_INPUTS)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
-
-
-def refused_spec_model(name: str, **model) -> str:
-    with pytest.raises(SpecError) as caught:
-        validate_spec({"name": "t", "task": "images", "model": {"name": name, **model}})
-    return str(caught.value)
 
 
 # --- the folder loader --------------------------------------------------------------------
@@ -137,13 +137,15 @@ def test_empty_class_folder_is_an_error(image_folder):
 
 def test_single_class_and_unknown_classes_are_refused_by_the_spec(image_folder, tmp_path):
     message = refused_spec(path=str(image_folder), classes=["circle"])
-    assert "data" in message and "at least two classes" in message
+    assert "data.classes: classification needs at least two classes" in message
     lonely = tmp_path / "lonely"
     write_images(lonely / "only", 3, ".png", (1, 2, 3))
-    assert "at least two classes" in refused_spec(path=str(lonely))
+    assert "data.path: " in refused_spec(path=str(lonely))
+    assert "1 class sub-folder(s) (only)" in refused_spec(path=str(lonely))
     message = refused_spec(path=str(image_folder), classes=["circle", "hexagon"])
-    assert "'hexagon'" in message and "available: circle, square, triangle" in message
-    assert "no such folder" in refused_spec(path=str(tmp_path / "missing"))
+    assert "data.classes: 'hexagon'" in message and "available: circle, square, triangle" in message
+    assert "data.path: no such folder" in refused_spec(path=str(tmp_path / "missing"))
+    assert "data.classes: '11' not in the built-in digits" in refused_spec(classes=[3, 11])
 
 
 def test_limit_per_class_takes_a_seeded_sample(image_folder):
@@ -213,15 +215,14 @@ def test_augmentation_steps_match_torchvision_v2_image_by_image():
     degrees = torch.tensor([17.0, -12.5, 5.0])
     factors = torch.tensor([0.7, 1.3, 1.0])
     chosen = torch.tensor([True, False, True])
+    tvf = v2.functional
     steps = [
-        (rotate(images, degrees), lambda img, i: v2.functional.rotate(img, float(degrees[i]), fill=0)),
-        (adjust_brightness(images, factors), lambda img, i: v2.functional.adjust_brightness(img, float(factors[i]))),
-        (adjust_contrast(images, factors), lambda img, i: v2.functional.adjust_contrast(img, float(factors[i]))),
-        (adjust_saturation(images, factors), lambda img, i: v2.functional.adjust_saturation(img, float(factors[i]))),
-        (flip_where(images, chosen, -1),
-         lambda img, i: v2.functional.horizontal_flip(img) if chosen[i] else img),
-        (flip_where(images, chosen, -2),
-         lambda img, i: v2.functional.vertical_flip(img) if chosen[i] else img),
+        (rotate(images, degrees), lambda img, i: tvf.rotate(img, float(degrees[i]), fill=0)),
+        (adjust_brightness(images, factors), lambda img, i: tvf.adjust_brightness(img, float(factors[i]))),
+        (adjust_contrast(images, factors), lambda img, i: tvf.adjust_contrast(img, float(factors[i]))),
+        (adjust_saturation(images, factors), lambda img, i: tvf.adjust_saturation(img, float(factors[i]))),
+        (flip_where(images, chosen, -1), lambda img, i: tvf.horizontal_flip(img) if chosen[i] else img),
+        (flip_where(images, chosen, -2), lambda img, i: tvf.vertical_flip(img) if chosen[i] else img),
     ]
     for batched, reference in steps:
         for i in range(len(images)):

@@ -1,0 +1,46 @@
+"""bench/results.json: every benchmark's latest figures, with the machine, date and commit."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def machine() -> dict:
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except ImportError:
+        gpu = "unknown"
+    return {"cores": os.cpu_count(), "gpu": gpu, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=RESULTS.parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def record(name: str, figures: dict) -> None:
+    """Merge `figures` under `name`; top-level headline keys are kept beside the details."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data.setdefault("details", {})[name] = {
+        **figures, "machine": machine(), "date": datetime.date.today().isoformat(), "commit": commit()}
+    for key, value in figures.items():
+        if key in HEADLINE_KEYS:
+            data[key] = value
+    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+HEADLINE_KEYS = {"overhead_ratio", "asha_epochs_fraction", "asha_best_rel_gap",
+                 "parallel_ratio_rnn", "parallel_ratio_lstm", "data_path_ratio"}
