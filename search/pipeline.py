@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -10,12 +11,17 @@ from typing import Any
 import yaml
 
 from data import get_task
+from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.plots import confusion_matrix_png
+from search.resume import SearchRecord, find_experiment_dir, read_record, write_record
 from search.space import flatten
-from search.spec import Spec
+from search.spec import Spec, validate_spec
+from search.storage import check_storage_reaches_every_node, resolve_storage
 from search.summary import format_float_table, to_markdown, trials_table
 from search.tracking import Tracker, TrialLogger, log_params
+
+EXIT_OK, EXIT_NO_RESULT, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
@@ -26,47 +32,69 @@ def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
     return params
 
 
-def start_ray(address: str | None) -> None:
+def expected_trials(spec: Spec) -> int:
+    """How many trials the whole search makes (grid dimensions multiply the samples)."""
+    if spec.search.algorithm == "optuna":
+        return spec.search.num_samples
+    grid = [len(d.args) for d in spec.space.values()
+            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
+    return spec.search.num_samples * math.prod(grid)
+
+
+def start_ray(address: str | None) -> int:
+    """Starts a local Ray, or joins the cluster at `address`; returns its number of live nodes."""
     import ray
 
-    if ray.is_initialized():
-        return
     # Every epoch checkpoints by design (resume loses nothing); Ray warns about the
     # frequent experiment snapshots that follow, which at these sizes cost little.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Trials log to MLflow through the driver only, so workers need no MLflow settings.
-    ray.init(address=address, include_dashboard=False, logging_level="WARNING",
-             runtime_env=None if address is None else {"working_dir": None})
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise SpecError(f"--address {address}: cannot join a Ray cluster there ({err})") from None
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
-def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None = None) -> int:
+def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None = None,
+               resume: str | None = None) -> int:
+    storage = resolve_storage(spec.search.storage)
+    previous = None
+    if resume is not None:
+        experiment_dir, previous = _resumable(spec, storage, resume)
+        spec, raw, smoke = validate_spec(previous.spec, source=experiment_dir), previous.spec, previous.smoke
     task = get_task(spec.task)
-    options = task.Options(**spec.data)
     started = time.perf_counter()
-    loaded = task.load(options, smoke=smoke)  # bad data is refused here, before MLflow or Ray
+    loaded = task.load(task.Options(**spec.data), smoke=smoke)  # bad data stops here: no Ray, no MLflow
     print(f"[search] {spec.name}: task {spec.task}, {task.describe(loaded)}", flush=True)
+    check_storage_reaches_every_node(storage, start_ray(address))
 
-    start_ray(address)
-    tracker = Tracker(spec, spec.tracking.uri)
-    spec_text = yaml.safe_dump(raw, sort_keys=False)
-    run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    search_run_id = tracker.start_search(spec_text, search_params(spec, smoke), {"ray.run_name": run_name})
-    logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+    from search.tuner import build_tuner, restore_tuner
 
-    from search.tuner import build_tuner
+    if previous is None:
+        run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        experiment_dir = f"{storage.rstrip('/')}/{run_name}"
+        tracker = Tracker(spec, spec.tracking.uri)
+        tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
+                             {"ray.run_name": run_name, "ray.experiment_dir": experiment_dir})
+        write_record(experiment_dir, SearchRecord(tracker.run_id, spec.tracking.uri, spec.experiment,
+                                                  run_name, smoke, raw))
+        logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+        tuner = build_tuner(spec, loaded, run_name, [logger])
+    else:
+        tracker = Tracker(spec, previous.tracking_uri)
+        tracker.reopen_search(previous.search_run_id)
+        logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+        logger.adopt_existing_runs()
+        print(f"[search] resuming {experiment_dir}: {len(logger.status)} trials already ended", flush=True)
+        tuner = restore_tuner(spec, loaded, experiment_dir, [logger])
 
     try:
-        results = build_tuner(spec, loaded, run_name, [logger]).fit()
+        results = tuner.fit()
     except KeyboardInterrupt:
         results = None
-    interrupted = results is None or any(t not in logger.status for t in logger.run_ids)
-    if interrupted:
-        logger.end_unfinished()
-        _log_summary(tracker, spec, logger)
-        tracker.end_search("KILLED")
-        print(f"\n[search] interrupted; the finished trials are in MLflow (search run {search_run_id}).",
-              file=sys.stderr)
-        return 130
+    if results is None or logger.unfinished or logger.trials_created < expected_trials(spec):
+        return _interrupted(spec, tracker, logger, experiment_dir)
 
     evaluation = evaluate_best(spec, task, loaded, results)
     table = _log_summary(tracker, spec, logger)
@@ -74,14 +102,35 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
         tracker.end_search("FAILED")
         print(format_float_table(table))
         print(f"\n[search] no trial produced a finite {spec.search.metric}; nothing to evaluate.", file=sys.stderr)
-        return 1
+        return EXIT_NO_RESULT
     _log_evaluation(tracker, evaluation)
     wall = time.perf_counter() - started
     tracker.log_metrics({"search_wall_time_s": wall,
                          "trials_failed": sum(s == "failed" for s in logger.status.values())})
     tracker.end_search("FINISHED")
-    _print_report(spec, tracker, table, evaluation, wall)
-    return 0
+    _print_report(spec, tracker, table, evaluation, wall, experiment_dir)
+    return EXIT_OK
+
+
+def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, SearchRecord]:
+    experiment_dir = find_experiment_dir(storage, spec.name, resume)
+    record = read_record(experiment_dir)
+    from mlflow.tracking import MlflowClient
+
+    status = MlflowClient(tracking_uri=record.tracking_uri).get_run(record.search_run_id).info.status
+    if status == "FINISHED":
+        raise SpecError(f"--resume: the search in {experiment_dir} finished; nothing to resume")
+    return experiment_dir, record
+
+
+def _interrupted(spec: Spec, tracker: Tracker, logger: TrialLogger, experiment_dir: str) -> int:
+    logger.end_unfinished()
+    _log_summary(tracker, spec, logger)
+    tracker.end_search("KILLED")
+    done = sum(s != "interrupted" for s in logger.status.values())
+    print(f"\n[search] interrupted after {done} ended trials; nothing computed is lost.\n"
+          f"  resume: python -m search.run {spec.source} --resume {experiment_dir}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger):
@@ -102,7 +151,8 @@ def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
         tracker.log_png(png, "confusion_matrix_test.png")
 
 
-def _print_report(spec: Spec, tracker: Tracker, table, evaluation: Evaluation, wall: float) -> None:
+def _print_report(spec: Spec, tracker: Tracker, table, evaluation: Evaluation, wall: float,
+                  experiment_dir: str) -> None:
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     print(f"\n[search] {spec.name}: {len(table)} trials in {wall:.0f} s "
           f"({', '.join(f'{n} {s}' for s, n in counts.items())})\n")
@@ -118,17 +168,11 @@ def _print_report(spec: Spec, tracker: Tracker, table, evaluation: Evaluation, w
         print("Yardsticks on the same test split:")
         for key, value in evaluation.baselines.items():
             print(f"  {key:<34} {value:.6g}")
-    uri = spec.tracking.uri
+    uri = tracker.uri
     print(f"\nMLflow: experiment {spec.experiment!r}, search run {tracker.run_id}")
     if uri.startswith(("http://", "https://")):
         print(f"  open {tracker.runs_url()}")
     else:
         print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
         print(f"  then open {tracker.runs_url()}")
-    print(f"Ray Tune results: {os.path.join(_storage(spec), tracker.client.get_run(tracker.run_id).data.tags['ray.run_name'])}")
-
-
-def _storage(spec: Spec) -> str:
-    from search.tuner import storage_path
-
-    return storage_path(spec)
+    print(f"Ray Tune results: {experiment_dir}")

@@ -1,7 +1,7 @@
 """`python -m search.run SPACE`: run one search from a space file.
 
 Exit status: 0 done, 1 no trial succeeded, 2 bad input (one line on stderr,
-nothing started or written), 130 interrupted.
+nothing started or written), 130 interrupted (resume with --resume).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--address", metavar="ADDR",
                         help="join an existing Ray cluster (auto, HOST:PORT or ray://HOST:PORT) instead of a local one")
     parser.add_argument("--resume", nargs="?", const="last", metavar="PATH",
-                        help="continue an interrupted search of this space")
+                        help="continue the last interrupted search of this space, or the one in PATH "
+                             "(its Ray Tune folder, printed when it was interrupted)")
     return parser.parse_args(argv)
 
 
@@ -74,8 +75,10 @@ def _current(spec, dotted: str):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.resume is not None:
-            raise SpecError("--resume: resuming an interrupted search is not available in this version")
+        changes = args.set or args.num_samples is not None or args.tracking_uri or args.smoke or args.dry_run
+        if args.resume is not None and changes:
+            raise SpecError("--resume continues a search as it was started; it takes no --set, "
+                            "--num-samples, --tracking-uri, --smoke or --dry-run")
         spec, raw = resolve_spec(args)
         if args.dry_run:
             from search.dry_run import print_dry_run
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from search.pipeline import run_search
 
-        return run_search(spec, raw, smoke=args.smoke, address=args.address)
+        return run_search(spec, raw, smoke=args.smoke, address=args.address, resume=args.resume)
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return SpecError.exit_code

@@ -6,9 +6,9 @@ Optuna distributions itself, and the grid/random variant generator samples them.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+import yaml
 from ray import tune
 
 from search.spec import Distribution, Spec
@@ -57,9 +57,16 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def with_values(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    config = copy.deepcopy(config)
-    for key, value in values.items():
+def unflatten(params: dict[str, str]) -> dict[str, Any]:
+    """MLflow params (dotted keys, string values) back into a nested config."""
+    config: dict[str, Any] = {}
+    for key, text in params.items():
+        if "." not in key:
+            continue
         section, _, option = key.partition(".")
-        config[section][option] = value
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        config.setdefault(section, {})[option] = None if value == "None" else value
     return config

@@ -20,11 +20,12 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from search.plots import confusion_matrix_png, learning_curve_png
-from search.space import flatten
+from search.space import flatten, unflatten
 from search.spec import Spec
 
 ROLE, PARENT = "search.role", "mlflow.parentRunId"
 STATUS, ERROR = "search.status", "search.error"
+ENDED = ("finished", "early_stopped", "asha_stopped", "failed")
 # Result keys that are not per-epoch curves: logged as a param or tag, or kept for pictures.
 NOT_CURVES = {"epoch", "val_confusion", "model_params", "early_stopped"}
 BATCH = 100  # MLflow takes at most 100 params or 1000 metrics per log_batch call
@@ -60,6 +61,11 @@ class Tracker:
     def log_png(self, png: bytes, artifact_file: str, run_id: str | None = None) -> None:
         log_bytes(self.client, run_id or self.run_id, png, artifact_file)
 
+    def reopen_search(self, run_id: str) -> None:
+        """A resumed search continues its own search run, not a second one."""
+        self.run_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
+
     def end_search(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self.client.set_terminated(self.run_id, status=status)
@@ -83,10 +89,46 @@ class TrialLogger(tune.Callback):
         self.status: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.configs: dict[str, dict] = {}
+        self.nodes: dict[str, str] = {}  # the Ray node each trial last reported from
+
+        # Set at the end of the Tune loop: trials that did not finish (an interrupt).
+        self.unfinished: list[str] = []
+        self.trials_created = 0
+
+    def adopt_existing_runs(self) -> None:
+        """On resume: the search run's trial runs, their histories and how they ended."""
+        runs = self.client.search_runs(
+            [self.tracker.experiment_id],
+            f"tags.`{PARENT}` = '{self.tracker.run_id}' and tags.`{ROLE}` = 'trial'", max_results=10_000)
+        for run in runs:
+            trial_id = run.data.tags["trial_id"]
+            self.run_ids[trial_id] = run.info.run_id
+            self.configs[trial_id] = unflatten(run.data.params)
+            self.history[trial_id] = self._history_from_mlflow(run)
+            for row in self.history[trial_id]:
+                self._update_best(trial_id, row)
+            status = run.data.tags.get(STATUS, "running")
+            if status in ENDED:
+                self.status[trial_id] = status
+                if ERROR in run.data.tags:
+                    self.errors[trial_id] = run.data.tags[ERROR]
+
+    def _history_from_mlflow(self, run) -> list[dict]:
+        rows: dict[int, dict] = {}
+        for name in run.data.metrics:
+            for point in self.client.get_metric_history(run.info.run_id, name):
+                rows.setdefault(point.step, {"epoch": point.step})[name] = point.value
+        return [rows[step] for step in sorted(rows)]
 
     # --- Tune hooks -------------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
-        if trial.trial_id in self.run_ids:  # a retried trial keeps its run
+        if trial.trial_id in self.run_ids:
+            # A retried trial, or one a resumed search continues: it keeps its run.
+            if self.status.pop(trial.trial_id, None) in (None, "interrupted"):
+                run_id = self.run_ids[trial.trial_id]
+                self.client.update_run(run_id, status="RUNNING")
+                self.client.set_tag(run_id, STATUS, "running")
+            self.configs[trial.trial_id] = trial.config
             return
         run = self.client.create_run(
             self.tracker.experiment_id, run_name=trial.trial_id,
@@ -104,19 +146,30 @@ class TrialLogger(tune.Callback):
         row["epoch"] = epoch
         if "val_confusion" in result:
             row["val_confusion"] = result["val_confusion"]
-        self.history[trial.trial_id].append(row)
+        history = self.history.setdefault(trial.trial_id, [])
+        if history and epoch <= history[-1]["epoch"]:
+            # A trial continued from its checkpoint repeats epochs MLflow already has:
+            # logging them again would give a metric two values at one step.
+            return
+        history.append(row)
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, epoch) for k, v in row.items()
                    if k not in NOT_CURVES and _is_number(v)]
-        first = len(self.history[trial.trial_id]) == 1
+        first = len(history) == 1
+        tags = []
+        if result.get("node_id") != self.nodes.get(trial.trial_id):  # first result, or moved node
+            self.nodes[trial.trial_id] = result.get("node_id")
+            tags = [RunTag("ray.node_id", str(result.get("node_id"))), RunTag("device", str(result.get("device")))]
         self.client.log_batch(
             run_id, metrics=metrics,
-            params=[Param("model_params", str(result["model_params"]))] if first else [],
-            tags=[RunTag("ray.node_id", str(result["node_id"]))] if first else [])
-        value = result.get(self.metric)
-        best = self.best.get(trial.trial_id)
+            params=[Param("model_params", str(result["model_params"]))] if first else [], tags=tags)
+        self._update_best(trial.trial_id, row)
+
+    def _update_best(self, trial_id: str, row: dict) -> None:
+        value = row.get(self.metric)
+        best = self.best.get(trial_id)
         if _is_number(value) and (best is None or _better(value, best[self.metric], self.mode)):
-            self.best[trial.trial_id] = row
+            self.best[trial_id] = row
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         best = self.best.get(trial.trial_id)
@@ -145,6 +198,28 @@ class TrialLogger(tune.Callback):
         self.client.set_tag(run_id, ERROR, reason)
         self.client.log_text(run_id, str(error), "error.txt")
         self._end_trial(trial, "failed", "FAILED")
+
+    def on_experiment_end(self, trials, **info):
+        self.unfinished = [t.trial_id for t in trials if not t.is_finished()]
+        self.trials_created = len(trials)
+        known = {t.trial_id for t in trials}
+        for trial_id in [t for t in self.run_ids if t not in known]:
+            self._drop_orphan(trial_id)
+
+    def _drop_orphan(self, trial_id: str) -> None:
+        """A run whose trial Ray's saved state never recorded (the driver died right after
+        starting it): the resumed search cannot continue it, so it must not stay RUNNING."""
+        run_id = self.run_ids.pop(trial_id)
+        if not self.history.get(trial_id):
+            self.client.delete_run(run_id)  # it never trained: it stood for nothing
+            for table in (self.history, self.configs, self.status, self.best):
+                table.pop(trial_id, None)
+            return
+        self.run_ids[trial_id] = run_id
+        if self.status.get(trial_id) not in ENDED:
+            self.status[trial_id] = "interrupted"
+            self.client.set_tag(run_id, STATUS, "interrupted")
+            self.client.set_terminated(run_id, status="KILLED")
 
     # --- helpers ----------------------------------------------------------------------------
     def _end_trial(self, trial, status: str, mlflow_status: str) -> None:

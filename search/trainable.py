@@ -41,5 +41,5 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     for metrics in trial.epochs():
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trial.state.state_dict(), os.path.join(folder, CHECKPOINT_FILE))
-            tune.report({**metrics, "node_id": node_id},
+            tune.report({**metrics, "node_id": node_id, "device": str(trial.device)},
                         checkpoint=tune.Checkpoint.from_directory(folder))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ray import tune
@@ -11,6 +10,7 @@ from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search.space import param_space
+from search.storage import resolve_storage
 from search.spec import Spec
 from search.trainable import train_trial
 
@@ -37,17 +37,27 @@ def build_scheduler(spec: Spec):
         grace_period=scheduler.grace_period, reduction_factor=scheduler.reduction_factor)
 
 
-def storage_path(spec: Spec) -> str:
-    storage = spec.search.storage or "ray_results"
-    return storage if "://" in storage else os.path.abspath(os.path.expanduser(storage))
+def build_trainable(spec: Spec, loaded: Any):
+    # with_parameters puts the loaded data in the object store once; every trial reads it there.
+    trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded)
+    resources = spec.search.resources
+    return tune.with_resources(trainable, {"cpu": resources.cpu, "gpu": resources.gpu})
+
+
+def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, callbacks: list) -> tune.Tuner:
+    """The interrupted search's Tuner, with its searcher state (Optuna's history) intact."""
+    tuner = tune.Tuner.restore(experiment_dir, trainable=build_trainable(spec, loaded),
+                               resume_unfinished=True, resume_errored=False, restart_errored=False)
+    # Tune restores the callbacks pickled when the search began; ours must be the live
+    # logger that knows the MLflow runs so far. Tune has no public setter for this.
+    tuner._local_tuner.get_run_config().callbacks = callbacks
+    return tuner
 
 
 def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune.Tuner:
     search = spec.search
-    trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded)
-    trainable = tune.with_resources(trainable, {"cpu": search.resources.cpu, "gpu": search.resources.gpu})
     return tune.Tuner(
-        trainable,
+        build_trainable(spec, loaded),
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
             metric=search.metric, mode=search.mode,
@@ -61,7 +71,7 @@ def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune
             trial_dirname_creator=lambda trial: trial.trial_id,
         ),
         run_config=tune.RunConfig(
-            name=run_name, storage_path=storage_path(spec), callbacks=callbacks,
+            name=run_name, storage_path=resolve_storage(spec.search.storage), callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=search.fail_fast),
             # The best checkpoint by the search metric is kept (Ray also keeps the latest, to resume).
             checkpoint_config=tune.CheckpointConfig(

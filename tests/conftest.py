@@ -9,11 +9,15 @@ import pytest
 
 @pytest.fixture(scope="session")
 def local_ray():
-    """One real local Ray cluster for the whole session (starting one costs seconds)."""
+    """One real local Ray cluster for the whole session (starting one costs seconds).
+
+    It declares one logical GPU, so fractional GPU shares are scheduled as on a GPU
+    machine; with no CUDA device the trials themselves run on the CPU.
+    """
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

@@ -1,0 +1,76 @@
+"""Hyperparameter importance of one search: Optuna's fANOVA over its completed trials.
+
+The trials ran on Ray, not in an Optuna study, so the study is rebuilt from MLflow:
+each trial becomes an Optuna trial with the search's distributions (space.* params)
+and its selection value (its best epoch by the search metric) as the objective.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from search.compare_store import SearchRecord
+from search.compare_tables import canonical
+
+COMPLETED = ("finished", "asha_stopped", "early_stopped")  # ASHA-stopped trials were ranked too
+
+
+def param_importances(search: SearchRecord) -> tuple[dict[str, float] | None, str]:
+    """({key: importance}, "") best first, or (None, why there is no answer)."""
+    distributions = {key: _distribution(kind, args) for key, (kind, args) in search.space.items()}
+    distributions = {k: d for k, d in distributions.items() if d is not None}
+    trials = [t for t in search.trials
+              if t.status in COMPLETED and search.selection_value(t) is not None]
+    if len(trials) < 2:
+        return None, f"needs at least 2 completed trials (this search has {len(trials)})"
+    rows = []
+    for trial in trials:
+        params = {key: _value(dist, trial.params.get(key)) for key, dist in distributions.items()}
+        if all(value is not None for value in params.values()):
+            rows.append((params, search.selection_value(trial)))
+    varying = [k for k in distributions if len({repr(params[k]) for params, _ in rows}) > 1]
+    if len(rows) < 2 or not varying:
+        return None, "needs at least 2 completed trials whose searched values differ"
+    if len({score for _, score in rows}) < 2:
+        return None, f"every trial reached the same {search.metric}, so no key explains a difference"
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize" if search.mode == "min" else "maximize")
+    for params, score in rows:
+        study.add_trial(optuna.trial.create_trial(
+            params={k: params[k] for k in varying}, distributions={k: distributions[k] for k in varying},
+            value=score))
+    try:
+        importances = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (RuntimeError, ValueError) as err:
+        return None, f"fANOVA could not fit: {err}"
+    return {key: float(value) for key, value in importances.items()}, ""
+
+
+def _distribution(kind: str, args: list):
+    if kind in ("choice", "grid") and args:
+        return CategoricalDistribution(list(args))
+    if kind in ("uniform", "quniform") and len(args) >= 2:
+        return FloatDistribution(float(args[0]), float(args[1]))
+    if kind == "loguniform" and len(args) == 2:
+        return FloatDistribution(float(args[0]), float(args[1]), log=True)
+    if kind == "randint" and len(args) == 2:
+        return IntDistribution(int(args[0]), int(args[1]))
+    return None
+
+
+def _value(distribution, text: str | None):
+    """A trial's param text as a value of the distribution (None when it is not one)."""
+    if text is None:
+        return None
+    if isinstance(distribution, CategoricalDistribution):
+        # log_params wrote str(value), so the choice whose str() matches is the value.
+        return next((c for c in distribution.choices if str(c) == text), None)
+    number = canonical(text)
+    if not isinstance(number, float):
+        return None
+    if isinstance(distribution, IntDistribution):
+        number = int(number)
+    return number if distribution.low <= number <= distribution.high else None

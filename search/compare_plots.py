@@ -1,0 +1,133 @@
+"""The comparison's pictures (PNG bytes): learning curves of the top trials, parallel
+coordinates of the searched keys, hyperparameter importance, confusion matrices."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from search.compare_store import SearchRecord
+from search.compare_tables import canonical, short
+from search.plots import _png  # the one figure -> PNG bytes step, shared with the search's own plots
+
+# (panel title, train curve, validation curve) per task kind; regression has no train MAE.
+PANELS = {
+    "classification": [("loss", "train_loss", "val_loss"), ("accuracy", "train_acc", "val_acc")],
+    "regression": [("loss (MSE, scaled)", "train_loss", "val_loss"), ("validation MAE", None, "val_mae")],
+}
+DEFAULT_PANELS = [("loss", "train_loss", "val_loss")]
+
+
+def learning_curves_png(search: SearchRecord, top_k: int) -> bytes | None:
+    """Train (dashed) and validation (solid) curves of the search's top_k trials, one colour each."""
+    trials = [t for t in search.ranked_trials() if search.selection_value(t) is not None][:top_k]
+    if not trials:
+        return None
+    panels = PANELS.get(search.kind, DEFAULT_PANELS)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (title, train_key, val_key) in zip(axes[0], panels):
+        for index, trial in enumerate(trials):
+            label = f"{trial.trial_id} ({search.metric} {search.selection_value(trial):.4g})"
+            for key, style in ((train_key, "--"), (val_key, "-")):
+                curve = trial.history.get(key) if key else None
+                if curve:
+                    ax.plot([s for s, _ in curve], [v for _, v in curve], style, marker="o", markersize=3,
+                            color=colours(index % 10), label=label if style == "-" else None)
+        ax.set_title(title + ("  (dashed: train, solid: validation)" if train_key else ""), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{search.experiment}: learning curves of the top {len(trials)} trials")
+    return _png(fig)
+
+
+def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
+    """One axis per searched key, then the selection metric; each trial a line coloured by it.
+
+    Axes are normalised to the searched range (log for loguniform), categories spread evenly,
+    so a key's axis reads the same whichever values the trials happened to draw.
+    """
+    trials = [t for t in search.trials if search.selection_value(t) is not None]
+    space = search.space
+    if not trials or not space:
+        return None
+    scores = [search.selection_value(t) for t in trials]
+    low, high = min(scores), max(scores)
+    axes = []  # (label, [position per trial], [(position, tick text)])
+    for key, (kind, args) in space.items():
+        axes.append((key, *_axis(kind, args, [t.params.get(key) for t in trials])))
+    score_position = [(s - low) / (high - low) if high > low else 0.5 for s in scores]
+    axes.append((f"{search.metric} ({search.mode})", score_position,
+                 [(0.0, f"{low:.4g}"), (1.0, f"{high:.4g}")] if high > low else [(0.5, f"{low:.4g}")]))
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(axes)), 4.5))
+    colour_map = plt.get_cmap("viridis_r" if search.mode == "min" else "viridis")  # best is yellow
+    order = sorted(range(len(trials)), key=lambda i: score_position[i] * (1 if search.mode == "max" else -1))
+    for i in order:  # best drawn last, on top
+        ax.plot(range(len(axes)), [axis[1][i] for axis in axes], color=colour_map(score_position[i]),
+                alpha=0.85, linewidth=1.6)
+    for x, (label, _, ticks) in enumerate(axes):
+        ax.axvline(x, color="grey", linewidth=0.8)
+        for position, text in ticks:
+            ax.text(x + 0.03, position, text, fontsize=7, va="center")
+    ax.set_xticks(range(len(axes)), [label for label, _, _ in axes], rotation=20, ha="right", fontsize=8)
+    ax.set_yticks([])
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlim(-0.2, len(axes) - 0.6)
+    scale = plt.cm.ScalarMappable(cmap=colour_map, norm=plt.Normalize(low, high if high > low else low + 1))
+    fig.colorbar(scale, ax=ax, fraction=0.03, label=search.metric)
+    ax.set_title(f"{search.experiment}: searched keys vs {search.metric} ({len(trials)} trials)")
+    return _png(fig)
+
+
+def _axis(kind: str, args: list, values: list) -> tuple[list[float], list[tuple[float, str]]]:
+    """Positions in [0, 1] for one searched key, and the tick texts for its axis."""
+    if kind in ("choice", "grid") or not args:
+        choices = [str(c) for c in args] or sorted({str(v) for v in values})
+        for value in values:  # a value outside the listed choices still gets a place
+            if str(value) not in choices:
+                choices.append(str(value))
+        step = 1 / (len(choices) - 1) if len(choices) > 1 else 0
+        spot = {c: i * step if len(choices) > 1 else 0.5 for i, c in enumerate(choices)}
+        positions = [spot[str(v)] for v in values]
+        return positions, [(spot[c], short(c)) for c in choices]
+    log = kind == "loguniform"
+    low, high = float(args[0]), float(args[1])
+    scale = (lambda x: math.log10(x)) if log else (lambda x: x)
+    span = scale(high) - scale(low) or 1.0
+    positions = []
+    for value in values:
+        number = canonical(value)
+        positions.append(min(1.0, max(0.0, (scale(number) - scale(low)) / span))
+                         if isinstance(number, float) and (number > 0 or not log) else 0.5)
+    return positions, [(0.0, short(low)), (1.0, short(high))]
+
+
+def importance_png(importances: dict[str, float], title: str) -> bytes:
+    names = list(importances)[::-1]  # most important on top
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.4))
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    for y, name in enumerate(names):
+        ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
+    ax.set_xlabel("fANOVA importance (share of the variance of the selection metric)")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def side_by_side_png(pictures: list[tuple[str, bytes]]) -> bytes | None:
+    """Several PNGs (the best trials' test confusion matrices) in one row, each titled."""
+    if not pictures:
+        return None
+    fig, axes = plt.subplots(1, len(pictures), figsize=(5.5 * len(pictures), 5), squeeze=False)
+    for ax, (title, png) in zip(axes[0], pictures):
+        ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    return _png(fig)

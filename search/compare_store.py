@@ -1,0 +1,266 @@
+"""Reading searches back from MLflow for the comparison: runs, params, metric histories.
+
+Only what search/tracking.py and search/pipeline.py write is read here (tags
+search.role / search.kind / search.status, params, per-epoch metrics, spec.yaml), so
+the comparison works on any store a search wrote to: sqlite, a server over HTTP.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import yaml
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from search.errors import SpecError
+from search.space import flatten
+from search.spec import EPOCH_METRICS, TrainSettings
+
+ROLE, PARENT, STATUS, ERROR = "search.role", "mlflow.parentRunId", "search.status", "search.error"
+COMPARISON_EXPERIMENT = "comparisons"
+# What the evaluation of the best trial logs on the search run, by task kind (DESIGN.md).
+TEST_METRICS = {
+    "classification": ("test_loss", "test_acc", "test_f1", "test_precision", "test_recall"),
+    "regression": ("test_loss", "test_mse", "test_mae", "test_rmse"),
+}
+CURVES = {kind: (*names, "epoch_time_s") for kind, names in EPOCH_METRICS.items()}
+PAGE = 1000  # search_runs page size (a server caps it; sqlite would take more)
+
+
+@dataclass
+class TrialRecord:
+    run_id: str
+    trial_id: str
+    status: str  # search.status: finished, asha_stopped, early_stopped, failed, interrupted, running
+    error: str | None
+    params: dict[str, str]  # the trial's whole resolved config, as dotted keys
+    history: dict[str, list[tuple[int, float]]]  # metric -> [(epoch, value)], epochs ascending
+
+    def values(self, metric: str) -> list[float]:
+        return [value for _, value in self.history.get(metric, []) if math.isfinite(value)]
+
+    @property
+    def epochs(self) -> int:
+        return max((step for curve in self.history.values() for step, _ in curve), default=0)
+
+
+@dataclass
+class SearchRecord:
+    """One experiment's chosen search run and its trials (or why there is none)."""
+
+    experiment: str
+    experiment_id: str
+    run: Run | None = None
+    trials: list[TrialRecord] = field(default_factory=list)
+    base: dict[str, str] | None = None  # spec.yaml's data/model/train as dotted keys
+    other_runs: int = 0  # older search runs of the experiment that the comparison leaves out
+    note: str | None = None  # why there is nothing (or less) to compare
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.run.data.params if self.run else {}
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.run.data.tags if self.run else {}
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.run.data.metrics if self.run else {}
+
+    @property
+    def kind(self) -> str:
+        return self.tags.get("search.kind", "unknown")
+
+    @property
+    def metric(self) -> str:
+        return self.params.get("search.metric", "val_loss")
+
+    @property
+    def mode(self) -> str:
+        return self.params.get("search.mode", "min")
+
+    @property
+    def space(self) -> dict[str, tuple[str, list]]:
+        """The searched keys: {"train.lr": ("loguniform", [0.0001, 0.01]), ...}."""
+        space = {}
+        for name, text in self.params.items():
+            if name.startswith("space."):
+                kind, _, args = text.partition(" ")
+                try:
+                    space[name.removeprefix("space.")] = (kind, ast.literal_eval(args))
+                except (ValueError, SyntaxError):
+                    space[name.removeprefix("space.")] = (kind, [])
+        return space
+
+    @property
+    def best_trial_id(self) -> str | None:
+        return self.params.get("best.trial_id")
+
+    def selection_value(self, trial: TrialRecord) -> float | None:
+        """A trial's best epoch by the search metric, as the search itself ranked it."""
+        values = trial.values(self.metric)
+        if not values:
+            return None
+        return min(values) if self.mode == "min" else max(values)
+
+    def ranked_trials(self) -> list[TrialRecord]:
+        """Best first by the search metric; trials without a value last, in run order."""
+        def key(trial):
+            value = self.selection_value(trial)
+            if value is None:
+                return (1, 0.0)
+            return (0, value if self.mode == "min" else -value)
+        return sorted(self.trials, key=key)
+
+
+def open_store(uri: str) -> MlflowClient:
+    """A client on an existing store; refuses a sqlite path with no file rather than creating one."""
+    if uri.startswith("sqlite:///"):
+        # sqlite:///mlflow.db is relative, sqlite:////abs/mlflow.db absolute: both drop 3 slashes.
+        path = uri.removeprefix("sqlite:///").partition("?")[0]
+        if path and not os.path.isfile(path):
+            raise SpecError(f"--tracking-uri {uri}: no MLflow store there (no file {path})")
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except MlflowException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpecError(f"--tracking-uri {uri}: cannot read the MLflow store: {reason}") from None
+    return client
+
+
+def all_runs(client: MlflowClient, experiment_ids: list[str], filter_string: str,
+             order_by: list[str] | None = None) -> list[Run]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string, max_results=PAGE,
+                                  order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def search_runs_of(client: MlflowClient, experiment_id: str) -> list[Run]:
+    """The experiment's search runs, newest first."""
+    return all_runs(client, [experiment_id], f"tags.`{ROLE}` = 'search'", ["attributes.start_time DESC"])
+
+
+def choose_experiments(client: MlflowClient, names: list[str], uri: str) -> list:
+    """The named experiments (unknown names refused), or every one that holds search runs."""
+    experiments = [e for e in client.search_experiments(max_results=50000)
+                   if e.name != COMPARISON_EXPERIMENT]
+    if names:
+        by_name = {e.name: e for e in experiments}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            available = ", ".join(sorted(by_name)) or "none"
+            raise SpecError(f"experiment {unknown[0]!r} is not in {uri}; available: {available}")
+        return [by_name[n] for n in dict.fromkeys(names)]
+    chosen = [e for e in experiments if client.search_runs(
+        [e.experiment_id], f"tags.`{ROLE}` = 'search'", max_results=1)]
+    if not chosen:
+        raise SpecError(f"no experiment in {uri} holds search runs (run python -m search.run SPACE first)")
+    return sorted(chosen, key=lambda e: e.name)
+
+
+def load_searches(client: MlflowClient, experiment, every_run: bool = False) -> list[SearchRecord]:
+    """The experiment's latest finished search run (or all of them), with trials and histories.
+
+    "Latest finished" is what a user means by "my rnn_units search": a later run of the
+    same space supersedes earlier ones, and an interrupted or crashed one has no test
+    evaluation to compare. When no search run finished, the latest one is shown instead,
+    with its state, so an interrupted search still shows the trials it completed.
+    """
+    runs = search_runs_of(client, experiment.experiment_id)
+    record = SearchRecord(experiment.name, experiment.experiment_id)
+    if not runs:
+        record.note = "no search runs in this experiment"
+        return [record]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    if every_run:
+        chosen = runs
+    elif finished:
+        chosen = finished[:1]
+    else:
+        chosen = runs[:1]
+    searches = []
+    for run in chosen:
+        search = SearchRecord(experiment.name, experiment.experiment_id, run=run,
+                              other_runs=len(runs) - len(chosen))
+        search.trials = load_trials(client, search)
+        search.base = load_base_config(client, run.info.run_id)
+        if run.info.status != "FINISHED":
+            search.note = f"search run ended {run.info.status}, so it has no test evaluation"
+        if not any(t.status in ("finished", "asha_stopped", "early_stopped") for t in search.trials):
+            search.note = "no finished trials" + (f" ({search.note})" if search.note else "")
+        searches.append(search)
+    return searches
+
+
+def load_trials(client: MlflowClient, search: SearchRecord) -> list[TrialRecord]:
+    runs = all_runs(client, [search.experiment_id],
+                    f"tags.`{PARENT}` = '{search.run.info.run_id}' and tags.`{ROLE}` = 'trial'",
+                    ["attributes.start_time ASC"])
+    curves = CURVES.get(search.kind, tuple(sorted({m for names in CURVES.values() for m in names})))
+    trials = []
+    for run in runs:
+        history = {}
+        for metric in curves:
+            if metric in run.data.metrics:
+                history[metric] = metric_history(client, run.info.run_id, metric)
+        params = {k: v for k, v in run.data.params.items() if k != "model_params"}
+        trials.append(TrialRecord(
+            run_id=run.info.run_id, trial_id=run.data.tags.get("trial_id", run.info.run_name),
+            status=run.data.tags.get(STATUS, "running"), error=run.data.tags.get(ERROR),
+            params=params, history=history))
+    return trials
+
+
+def metric_history(client: MlflowClient, run_id: str, metric: str) -> list[tuple[int, float]]:
+    # One value per epoch; if a step was logged twice (a retried trial), the later one counts.
+    by_step = {}
+    for entry in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.timestamp):
+        by_step[entry.step] = entry.value
+    return sorted(by_step.items())
+
+
+def load_base_config(client: MlflowClient, run_id: str) -> dict[str, str] | None:
+    """spec.yaml's data/model/train sections, dotted, with train's defaults filled in.
+
+    Read as written rather than re-validated: validation needs the data and model
+    registries (seconds of imports) and would refuse a spec.yaml that an older version
+    of the code accepted. Data and model defaults a spec leaves out stay unknown, and a
+    searched key with no known base value simply shows its value.
+    """
+    text = read_artifact(client, run_id, "spec.yaml")
+    try:
+        raw = yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    train = {name: info.default for name, info in TrainSettings.model_fields.items()}
+    train.update(raw.get("train") or {})
+    sections = {"data": raw.get("data") or {}, "model": raw.get("model") or {}, "train": train}
+    return {key: str(value) for key, value in flatten(sections).items()}
+
+
+def read_artifact(client: MlflowClient, run_id: str, path: str) -> bytes | None:
+    """One artifact's bytes, or None when the run has no such artifact."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = client.download_artifacts(run_id, path, folder)
+        except (MlflowException, OSError):
+            return None
+        if not os.path.isfile(local):
+            return None
+        with open(local, "rb") as handle:
+            return handle.read()

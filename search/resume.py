@@ -1,0 +1,68 @@
+"""Finding an interrupted search again: a small record beside Ray Tune's experiment state.
+
+The record ties the Ray experiment folder to its MLflow search run, so a resumed search
+continues the same search run and the same trial runs instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyarrow.fs
+
+from search.errors import SpecError
+
+RECORD = "search_run.json"
+
+
+@dataclass
+class SearchRecord:
+    search_run_id: str
+    tracking_uri: str
+    experiment: str
+    run_name: str
+    smoke: bool
+    spec: dict[str, Any]  # the space as it was run (with --set applied)
+
+
+def _filesystem(location: str):
+    return pyarrow.fs.FileSystem.from_uri(location if "://" in location else os.path.abspath(location))
+
+
+def write_record(experiment_dir: str, record: SearchRecord) -> None:
+    fs, path = _filesystem(experiment_dir)
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(f"{path}/{RECORD}") as out:
+        out.write(json.dumps(asdict(record), indent=2).encode())
+
+
+def read_record(experiment_dir: str) -> SearchRecord | None:
+    fs, path = _filesystem(experiment_dir)
+    try:
+        with fs.open_input_stream(f"{path}/{RECORD}") as handle:
+            return SearchRecord(**json.loads(handle.readall()))
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def find_experiment_dir(storage: str, space_name: str, wanted: str) -> str:
+    """`wanted` is "last" (the newest search of this space under storage) or a folder."""
+    if wanted != "last":
+        if read_record(wanted) is None:
+            raise SpecError(f"--resume: {wanted} is not the folder of a search (no {RECORD} in it)")
+        return wanted.rstrip("/")
+    fs, root = _filesystem(storage)
+    try:
+        entries = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
+    except OSError:
+        entries = []
+    names = sorted(e.base_name for e in entries
+                   if e.type == pyarrow.fs.FileType.Directory and e.base_name.startswith(f"{space_name}-"))
+    for name in reversed(names):
+        folder = f"{storage.rstrip('/')}/{name}"
+        if read_record(folder) is not None:
+            return folder
+    raise SpecError(f"--resume: no search of {space_name!r} to resume under {storage}")

@@ -1,0 +1,186 @@
+"""Crashes cost no finished work: resume after SIGKILL, a lost node, shared storage, GPU shares."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.errors import SpecError
+from search.run import main
+from search.storage import check_storage_reaches_every_node
+from tests.helpers import REPO, write_space
+
+# Slow enough per epoch (small batches) that a search can be caught mid-way.
+TINY = """\
+name: tiny
+task: electricity
+data: {lookback: 24}
+model: {name: simple_rnn, hidden_size: 16, num_layers: 2}
+train: {epochs: 4, batch_size: 16, optimizer: adam, lr: 0.003, patience: null}
+search:
+  algorithm: optuna
+  num_samples: 6
+  max_concurrent: 2
+  scheduler: {name: none}
+  max_failures: 3
+space:
+  model.hidden_size: {choice: [8, 16, 24]}
+  train.lr: {loguniform: [1.0e-3, 1.0e-2]}
+"""
+
+
+def trial_runs(client: MlflowClient, experiment: str):
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return [], []
+    runs = client.search_runs([found.experiment_id], max_results=1000)
+    return ([r for r in runs if r.data.tags.get("search.role") == "search"],
+            [r for r in runs if r.data.tags.get("search.role") == "trial"])
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_clean_histories(client: MlflowClient, trials, epochs: int):
+    for trial in trials:
+        assert trial.info.status == "FINISHED", trial.data.tags
+        assert trial.data.tags["search.status"] == "finished"
+        for name in ("train_loss", "val_loss"):
+            steps = [m.step for m in client.get_metric_history(trial.info.run_id, name)]
+            assert sorted(steps) == list(range(1, epochs + 1)), (trial.data.tags["trial_id"], name, steps)
+
+
+def cli(*args: str, cwd, env=None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "search.run", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    path = write_space(workdir, TINY)
+    client = MlflowClient(tracking_uri=uri)
+    first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
+    try:
+        def mid_way():
+            _, trials = trial_runs(client, "tiny")
+            ended = [t for t in trials if t.data.tags.get("search.status") == "finished"]
+            running = [t for t in trials if t.info.status == "RUNNING" and t.data.metrics]
+            return ended and running
+        wait_for(mid_way, 240, "one trial ended and another half-way")
+    finally:
+        first.send_signal(signal.SIGKILL)  # the driver dies without any chance to clean up
+        first.communicate()
+
+    searches, trials = trial_runs(client, "tiny")
+    assert len(searches) == 1 and searches[0].info.status == "RUNNING"
+    assert any(t.info.status == "RUNNING" for t in trials)
+    search_id = searches[0].info.run_id
+
+    second = cli(str(path), "--resume", cwd=workdir)
+    out, _ = second.communicate(timeout=420)
+    assert second.returncode == 0, out[-3000:]
+    assert "resuming" in out
+
+    searches, trials = trial_runs(client, "tiny")
+    assert [s.info.run_id for s in searches] == [search_id]  # the same search run, not a second
+    assert searches[0].info.status == "FINISHED"
+    assert len(trials) == 6  # Optuna's state came back: no trial proposed twice, none lost
+    assert len({t.data.tags["trial_id"] for t in trials}) == 6
+    assert_clean_histories(client, trials, epochs=4)
+    assert "test_rmse" in searches[0].data.metrics
+
+
+def test_resume_refuses_changes_and_unknown_folders(workdir, capsys):
+    path = write_space(workdir, TINY)
+    assert main([str(path), "--resume", "--set", "train.epochs=2"]) == 2
+    assert "--resume continues a search as it was started" in capsys.readouterr().err
+    assert main([str(path), "--resume", str(workdir)]) == 2
+    assert "is not the folder of a search" in capsys.readouterr().err
+    assert main([str(path), "--resume"]) == 2
+    assert "no search of 'tiny' to resume" in capsys.readouterr().err
+
+
+def test_node_local_storage_is_refused_on_several_nodes(tmp_path):
+    with pytest.raises(SpecError, match="trial checkpoints must reach every node"):
+        check_storage_reaches_every_node(str(tmp_path), alive_nodes=2)
+    check_storage_reaches_every_node(str(tmp_path), alive_nodes=1)
+    check_storage_reaches_every_node(f"file://{tmp_path}", alive_nodes=2)  # the user says it is shared
+    check_storage_reaches_every_node("s3://bucket/searches", alive_nodes=3)
+
+
+@pytest.mark.slow
+def test_two_node_cluster_survives_losing_a_node(workdir):
+    from ray.cluster_utils import Cluster
+
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        uri = f"sqlite:///{workdir}/mlflow.db"
+        path = write_space(workdir, TINY.replace("epochs: 4", "epochs: 5"))
+
+        # A path on this disk is refused up front: the other node could not reach it.
+        refused = cli(str(path), "--address", cluster.address, "--tracking-uri", uri, cwd=workdir, env=env)
+        out, _ = refused.communicate(timeout=120)
+        assert refused.returncode == 2, out[-2000:]
+        assert "trial checkpoints must reach every node" in out
+        assert not (workdir / "ray_results").exists()
+
+        client = MlflowClient(tracking_uri=uri)
+        search = cli(str(path), "--address", cluster.address, "--tracking-uri", uri,
+                     "--storage", f"file://{workdir}/shared", cwd=workdir, env=env)
+        try:
+            def trial_on_worker():
+                _, trials = trial_runs(client, "tiny")
+                return [t for t in trials if t.data.tags.get("ray.node_id") == worker.node_id
+                        and t.info.status == "RUNNING" and len(t.data.metrics) > 0]
+            moved = wait_for(trial_on_worker, 240, "a trial running on the worker node")[0]
+            cluster.remove_node(worker)  # the node is lost mid-trial
+            out, _ = search.communicate(timeout=420)
+        finally:
+            if search.poll() is None:
+                search.kill()
+        assert search.returncode == 0, out[-3000:]
+
+        searches, trials = trial_runs(client, "tiny")
+        assert len(searches) == 1 and len(trials) == 6
+        assert_clean_histories(client, trials, epochs=5)  # retried from its checkpoint: no gap, no repeat
+        retried = client.get_run(moved.info.run_id)
+        assert retried.data.tags["ray.node_id"] != worker.node_id  # it finished on the head node
+        assert searches[0].data.metrics["trials_failed"] == 0
+    finally:
+        cluster.shutdown()
+        os.environ.pop("RAY_AUTH_MODE", None)
+
+
+@pytest.mark.slow
+def test_quarter_gpus_run_four_trials_at_once(workdir, local_ray):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    path = write_space(workdir, TINY.replace("max_concurrent: 2", "max_concurrent: 4")
+                       .replace("num_samples: 6", "num_samples: 4")
+                       .replace("max_failures: 3", "max_failures: 0\n  resources: {cpu: 0.5, gpu: 0.25}")
+                       .replace("epochs: 4", "epochs: 3"))
+    assert main([str(path), "--tracking-uri", uri]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    searches, trials = trial_runs(client, "tiny")
+    assert len(trials) == 4
+    assert searches[0].data.params["search.resources.gpu"] == "0.25"
+    # All four held a quarter of the one GPU at the same time: their run times overlap.
+    assert max(t.info.start_time for t in trials) < min(t.info.end_time for t in trials)
+    assert {t.data.tags["device"] for t in trials} == {"cpu"}  # no CUDA here: the share runs on the CPU
