@@ -19,13 +19,30 @@ from pathlib import Path
 import pandas as pd
 
 from search.compare_importance import param_importances
-from search.compare_plots import (importance_png, learning_curves_png, parallel_coordinates_png,
-                                  side_by_side_png)
+from search.compare_plots import (
+    importance_png,
+    learning_curves_png,
+    parallel_coordinates_png,
+    side_by_side_png,
+)
 from search.compare_report import Report
-from search.compare_store import (COMPARISON_EXPERIMENT, ROLE, SearchRecord, choose_experiments,
-                                  load_searches, open_store, read_artifact)
-from search.compare_tables import (best_table, display_best_table, display_trials_table, settings_as_run,
-                                   short, trials_table)
+from search.compare_store import (
+    COMPARISON_EXPERIMENT,
+    ROLE,
+    SearchRecord,
+    choose_experiments,
+    load_searches,
+    open_store,
+    read_artifact,
+)
+from search.compare_tables import (
+    best_table,
+    display_best_table,
+    display_trials_table,
+    settings_as_run,
+    short,
+    trials_table,
+)
 from search.errors import SpecError
 from search.summary import format_float_table
 from search.tracking import log_params
@@ -124,8 +141,8 @@ def add_search_section(report: Report, search: SearchRecord, folder: str, top_k:
         return
     info = search.run.info
     facts = [f"search run {info.run_name!r} ({info.run_id}, {info.status})",
-             f"task {search.tags.get('search.task', '?')}, model {search.tags.get('search.model', '?')}, "
-             f"{search.kind}", f"selection: {search.metric} ({search.mode})", f"{len(search.trials)} trials"]
+             f"task {search.tags.get('search.task', '?')}, model {search.tags.get('search.model', '?')}",
+             search.kind, f"selection: {search.metric} ({search.mode})", f"{len(search.trials)} trials"]
     if search.params.get("smoke") == "True":
         facts.append("smoke run (a small slice of the data)")
     report.text("; ".join(facts) + ".")

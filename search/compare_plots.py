@@ -12,7 +12,9 @@ from matplotlib.ticker import MaxNLocator
 
 from search.compare_store import SearchRecord
 from search.compare_tables import canonical, short
-from search.plots import _png  # the one figure -> PNG bytes step, shared with the search's own plots
+
+# The one figure -> PNG bytes step, shared with the search's own plots.
+from search.plots import _png
 
 # (panel title, train curve, validation curve) per task kind; regression has no train MAE.
 PANELS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -18,7 +19,12 @@ from mlflow.tracking import MlflowClient
 
 from search.compare import main
 from search.compare_importance import param_importances
-from search.compare_store import COMPARISON_EXPERIMENT, choose_experiments, load_searches, open_store
+from search.compare_store import (
+    COMPARISON_EXPERIMENT,
+    choose_experiments,
+    load_searches,
+    open_store,
+)
 from search.compare_tables import best_table, describe_change, settings_as_run, trials_table
 from tests.helpers import SPACES
 
@@ -138,7 +144,7 @@ def store(tmp_path_factory):
         time.sleep(0.01)  # distinct start times
     log_search(client, "broken", "regression", REGRESSION_SPEC, FORECAST_SPACE,
                FORECAST_TRIALS[3:], {}, status="FAILED", base=FORECAST_BASE)
-    return uri, client, ids
+    return SimpleNamespace(uri=uri, client=client, ids=ids)
 
 
 def record(client, name: str, every_run: bool = False):
@@ -148,7 +154,7 @@ def record(client, name: str, every_run: bool = False):
 # --- fast: the tables ---------------------------------------------------------------------
 
 def test_trial_rows_are_read_from_the_runs_metrics(store):
-    uri, client, _ = store
+    client = store.client
     [search] = record(client, "forecast")
     table = trials_table(search).set_index("trial")
 
@@ -180,7 +186,7 @@ def test_trial_rows_are_read_from_the_runs_metrics(store):
 
 
 def test_change_is_what_a_trial_changed_on_the_base_config(store):
-    _, client, _ = store
+    client = store.client
     [search] = record(client, "forecast")
     changes = {t.trial_id: describe_change(search, t) for t in search.trials}
     # spec.yaml's base: hidden_size 32, lr 1e-3 (written as "1e-3", logged as "0.001").
@@ -192,7 +198,7 @@ def test_change_is_what_a_trial_changed_on_the_base_config(store):
 
 
 def test_best_of_each_search_is_grouped_by_task_kind(store):
-    _, client, ids = store
+    client, ids = store.client, store.ids
     searches = record(client, "forecast") + record(client, "sentiment")
     regression, classification = best_table(searches, "regression"), best_table(searches, "classification")
     assert list(regression["experiment"]) == ["forecast"]
@@ -214,7 +220,7 @@ def test_best_of_each_search_is_grouped_by_task_kind(store):
 
 
 def test_importance_needs_two_trials_with_different_values(store):
-    _, client, _ = store
+    client = store.client
     [forecast] = record(client, "forecast")
     importances, why = param_importances(forecast)
     assert why == "" and set(importances) == {"model.hidden_size", "train.lr"}
@@ -226,7 +232,7 @@ def test_importance_needs_two_trials_with_different_values(store):
 
 
 def test_latest_finished_search_run_is_chosen(store):
-    _, client, ids = store
+    client, ids = store.client, store.ids
     older, newer, interrupted = ids["again"]
     [chosen] = record(client, "again")
     assert chosen.run.info.run_id == newer and chosen.other_runs == 2
@@ -234,7 +240,7 @@ def test_latest_finished_search_run_is_chosen(store):
 
 
 def test_search_without_finished_trials_is_reported_not_a_crash(store, tmp_path):
-    uri, _, _ = store
+    uri = store.uri
     out = tmp_path / "out"
     assert main(["broken", "--tracking-uri", uri, "--out", str(out)]) == 0
     text = (out / "comparison.md").read_text()
@@ -245,7 +251,7 @@ def test_search_without_finished_trials_is_reported_not_a_crash(store, tmp_path)
 # --- fast: the command --------------------------------------------------------------------
 
 def test_unknown_experiment_is_refused_in_one_line(store, tmp_path, capsys):
-    uri, _, _ = store
+    uri = store.uri
     out = tmp_path / "out"
     assert main(["forecast", "nope", "--tracking-uri", uri, "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -261,13 +267,13 @@ def test_missing_sqlite_store_is_refused_not_created(tmp_path, capsys):
 
 
 def test_no_names_takes_experiments_with_search_runs(store):
-    uri, _, _ = store
+    uri = store.uri
     names = [e.name for e in choose_experiments(open_store(uri), [], uri)]
     assert names == ["again", "broken", "forecast", "sentiment"]  # not empty, Default, comparisons
 
 
 def test_command_writes_report_and_logs_a_comparison_run(store, tmp_path, capsys):
-    uri, client, ids = store
+    uri, client, ids = store.uri, store.client, store.ids
     out = tmp_path / "out"
     assert main(["forecast", "sentiment", "empty", "--tracking-uri", uri, "--out", str(out), "--top", "2"]) == 0
     printed = capsys.readouterr().out
@@ -298,9 +304,9 @@ def test_command_writes_report_and_logs_a_comparison_run(store, tmp_path, capsys
 
 def assert_self_contained(page: str) -> None:
     """Nothing the page shows is fetched from elsewhere: every src is inline data."""
-    sources = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)""", page, flags=re.I)
+    sources = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)""", page, flags=re.IGNORECASE)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
-    assert not re.search(r"<(?:link|script|iframe)\b", page, flags=re.I)
+    assert not re.search(r"<(?:link|script|iframe)\b", page, flags=re.IGNORECASE)
     assert "url(" not in page and "@import" not in page
 
 
@@ -329,12 +335,12 @@ def real_store(tmp_path_factory, local_ray):
         assert main(["--tracking-uri", uri, "--out", str(out)]) == 0
     client = MlflowClient(tracking_uri=uri)
     [comparison] = client.search_runs([client.get_experiment_by_name(COMPARISON_EXPERIMENT).experiment_id])
-    return uri, client, out, comparison.info.run_id
+    return SimpleNamespace(uri=uri, client=client, out=out, comparison_id=comparison.info.run_id)
 
 
 @pytest.mark.slow
 def test_real_trial_tables_match_the_runs(real_store):
-    uri, client, out, _ = real_store
+    client, out = real_store.client, real_store.out
     for name in ("rnn_units", "lstm_sentiment"):
         experiment = client.get_experiment_by_name(name)
         [search] = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'search'")
@@ -364,7 +370,7 @@ def test_real_trial_tables_match_the_runs(real_store):
 
 @pytest.mark.slow
 def test_real_cross_table_keeps_task_kinds_apart(real_store):
-    uri, client, out, _ = real_store
+    client, out = real_store.client, real_store.out
     regression = pd.read_csv(out / "best_regression.csv")
     classification = pd.read_csv(out / "best_classification.csv")
     assert regression["experiment"].tolist() == ["rnn_units"]
@@ -381,12 +387,12 @@ def test_real_cross_table_keeps_task_kinds_apart(real_store):
 
 @pytest.mark.slow
 def test_real_report_pictures_and_comparison_run(real_store):
-    uri, client, out, comparison_id = real_store
+    client, out = real_store.client, real_store.out
     page = (out / "comparison.html").read_text()
     assert_self_contained(page)
     assert page.count("data:image/png;base64,") == 7  # 3 pictures per search + confusion matrices
     assert (out / "confusion_matrices.png").read_bytes().startswith(b"\x89PNG")
-    run = client.get_run(comparison_id)
+    run = client.get_run(real_store.comparison_id)
     assert run.data.tags["search.role"] == "comparison"
     assert run.data.tags["search.compared"] == "lstm_sentiment, rnn_units"
     paths = artifact_paths(client, run.info.run_id)
@@ -396,7 +402,7 @@ def test_real_report_pictures_and_comparison_run(real_store):
 
 @pytest.mark.slow
 def test_real_store_refusals_and_empty_experiment(real_store, tmp_path, capsys):
-    uri, client, _, _ = real_store
+    uri, client = real_store.uri, real_store.client
     assert main(["rnn_units", "missing", "--tracking-uri", uri, "--out", str(tmp_path / "a")]) == 2
     assert "available: " in capsys.readouterr().err
     client.create_experiment("nothing_yet")

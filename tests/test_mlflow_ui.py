@@ -57,7 +57,6 @@ def stop_group(process: subprocess.Popen) -> None:
 def mlflow_server(tmp_path):
     """`mlflow server` on 127.0.0.1 and a free port, sqlite backend, artifacts proxied by it."""
     port = free_port()
-    log = open(tmp_path / "mlflow_server.log", "wb")
     command = [str(Path(sys.executable).parent / "mlflow"), "server",
                "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
                "--serve-artifacts", "--artifacts-destination", str(tmp_path / "served_artifacts"),
@@ -66,14 +65,15 @@ def mlflow_server(tmp_path):
     # the runs pages never use; on 2 shared cores that is start-up time for nothing.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     # Its own session, so teardown can end the uvicorn workers it forks along with it.
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(tmp_path / "mlflow_server.log", "wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(url, server, tmp_path / "mlflow_server.log")
         yield url
     finally:
         stop_group(server)
-        log.close()
 
 
 def wait_for_health(url: str, server: subprocess.Popen, log_path: Path) -> None:
