@@ -104,3 +104,35 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
     best = search.data.params["best.trial_id"]
     assert best in {t.data.tags["trial_id"] for t in trials}
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
+
+
+def test_sentiment_smoke_logs_classification_metrics_and_confusion(workdir, local_ray, capsys):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    assert main([str(SPACES / "bilstm_sentiment.yaml"), "--smoke", "--num-samples", "2",
+                 "--tracking-uri", uri]) == 0
+    assert "baseline_tfidf_test_acc" in capsys.readouterr().out
+    client, searches, trials = runs_of(uri, "bilstm_sentiment")
+    search = searches[0]
+    for name in ("test_acc", "test_f1", "test_precision", "test_recall", "baseline_tfidf_test_acc",
+                 "baseline_tfidf_test_f1"):
+        assert 0 <= search.data.metrics[name] <= 1, name
+    assert "confusion_matrix_test.png" in {a.path for a in client.list_artifacts(search.info.run_id)}
+    for trial in trials:
+        for name in ("train_acc", "val_acc", "val_f1"):
+            history = client.get_metric_history(trial.info.run_id, name)
+            assert len(history) >= 1 and all(0 <= m.value <= 1 for m in history)
+        assert "confusion_matrix_val.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}
+
+
+@pytest.mark.parametrize("space", ["vgg13_regularization.yaml", "resnet18.yaml"])
+def test_image_spaces_smoke(workdir, local_ray, space):
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    assert main([str(SPACES / space), "--smoke", "--num-samples", "2", "--set", "train.epochs=1",
+                 "--set", "search.scheduler.grace_period=1", "--tracking-uri", uri]) == 0
+    name = space.removesuffix(".yaml")
+    client, searches, trials = runs_of(uri, name)
+    assert len(trials) == 2
+    assert 0 <= searches[0].data.metrics["test_acc"] <= 1
+    for trial in trials:
+        assert int(trial.data.params["model_params"]) > 1_000_000  # the full networks, not toys
+        assert "confusion_matrix_val.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}
