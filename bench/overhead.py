@@ -42,7 +42,7 @@ def run_search(space: str, folder: Path, extra: list[str]) -> tuple[float, str]:
 def trials_of(uri: str) -> tuple[list[dict], dict]:
     from mlflow.tracking import MlflowClient
 
-    from search.space import unflatten
+    from search.dotted import unflatten
 
     client = MlflowClient(tracking_uri=uri)
     search = client.search_runs(

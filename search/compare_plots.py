@@ -14,7 +14,7 @@ from search.compare_store import SearchRecord
 from search.compare_tables import canonical, short
 
 # The one figure -> PNG bytes step, shared with the search's own plots.
-from search.plots import _png
+from search.plots import png_bytes
 
 # (panel title, train curve, validation curve) per task kind; regression has no train MAE.
 PANELS = {
@@ -46,7 +46,7 @@ def learning_curves_png(search: SearchRecord, top_k: int) -> bytes | None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{search.experiment}: learning curves of the top {len(trials)} trials")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
@@ -85,7 +85,7 @@ def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
     scale = plt.cm.ScalarMappable(cmap=colour_map, norm=plt.Normalize(low, high if high > low else low + 1))
     fig.colorbar(scale, ax=ax, fraction=0.03, label=search.metric)
     ax.set_title(f"{search.experiment}: searched keys vs {search.metric} ({len(trials)} trials)")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _axis(kind: str, args: list, values: list) -> tuple[list[float], list[tuple[float, str]]]:
@@ -120,7 +120,7 @@ def importance_png(importances: dict[str, float], title: str) -> bytes:
     ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
     ax.set_xlabel("fANOVA importance (share of the variance of the selection metric)")
     ax.set_title(title, fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def side_by_side_png(pictures: list[tuple[str, bytes]]) -> bytes | None:
@@ -132,4 +132,4 @@ def side_by_side_png(pictures: list[tuple[str, bytes]]) -> bytes | None:
         ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    return _png(fig)
+    return png_bytes(fig)

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search.errors import SpecError
-from search.space import flatten
+from search.dotted import flatten
 from search.spec import EPOCH_METRICS, TrainSettings
 
 ROLE, PARENT, STATUS, ERROR = "search.role", "mlflow.parentRunId", "search.status", "search.error"
@@ -240,7 +240,9 @@ def load_base_config(client: MlflowClient, run_id: str) -> dict[str, str] | None
     of the code accepted. Data and model defaults a spec leaves out stay unknown, and a
     searched key with no known base value simply shows its value.
     """
-    text = read_artifact(client, run_id, "spec.yaml")
+    # spec_resolved.yaml (every default filled in, --set and --smoke applied) where the
+    # search logged one; spec.yaml, the file as written, from searches that did not.
+    text = read_artifact(client, run_id, "spec_resolved.yaml") or read_artifact(client, run_id, "spec.yaml")
     try:
         raw = yaml.safe_load(text) if text is not None else None
     except yaml.YAMLError:

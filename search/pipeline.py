@@ -15,7 +15,7 @@ from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.plots import confusion_matrix_png
 from search.resume import SearchRecord, find_experiment_dir, read_record, write_record
-from search.space import flatten
+from search.dotted import flatten
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
 from search.summary import format_float_table, to_markdown, trials_table
@@ -77,6 +77,9 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
         tracker = Tracker(spec, spec.tracking.uri)
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
                              {"ray.run_name": run_name, "ray.experiment_dir": experiment_dir})
+        # Beside the file as written: every default filled in and --set / --smoke applied.
+        tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False),
+                                "spec_resolved.yaml")
         write_record(experiment_dir, SearchRecord(tracker.run_id, spec.tracking.uri, spec.experiment,
                                                   run_name, smoke, raw))
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))

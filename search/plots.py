@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # no display on servers and in workers
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -31,7 +31,7 @@ def learning_curve_png(history: list[dict], title: str) -> bytes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def confusion_matrix_png(matrix: list[list[int]], class_names: list[str], title: str) -> bytes:
@@ -48,4 +48,4 @@ def confusion_matrix_png(matrix: list[list[int]], class_names: list[str], title:
             ax.text(j, i, str(count), ha="center", va="center", color="white" if count > peak / 2 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
-    return _png(fig)
+    return png_bytes(fig)

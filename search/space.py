@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from ray import tune
 
 from search.spec import Distribution, Spec
@@ -37,36 +36,4 @@ def param_space(spec: Spec) -> dict[str, Any]:
     for key, dist in spec.space.items():
         section, _, option = key.partition(".")
         config[section][option] = to_tune_domain(dist, spec.search.algorithm)
-    return config
-
-
-def sampled_values(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
-    """The searched keys of a trial's config, as {"train.lr": 0.003, ...}."""
-    return {key: config[key.split(".", 1)[0]][key.split(".", 1)[1]] for key in spec.space}
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"lr": 1}} -> {"train.lr": 1}: the dotted keys users write in spaces."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def unflatten(params: dict[str, str]) -> dict[str, Any]:
-    """MLflow params (dotted keys, string values) back into a nested config."""
-    config: dict[str, Any] = {}
-    for key, text in params.items():
-        if "." not in key:
-            continue
-        section, _, option = key.partition(".")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        config.setdefault(section, {})[option] = None if value == "None" else value
     return config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from search.space import sampled_values
+from search.dotted import sampled_values
 from search.spec import Spec
 
 
@@ -31,9 +31,9 @@ def trials_table(spec: Spec, logger) -> pd.DataFrame:
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub-style Markdown table (pandas needs the optional tabulate package for this)."""
     def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.6g}"
-        return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"

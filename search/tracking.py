@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from search.plots import confusion_matrix_png, learning_curve_png
-from search.space import flatten, unflatten
+from search.dotted import flatten, unflatten
 from search.spec import Spec
 
 ROLE, PARENT = "search.role", "mlflow.parentRunId"

@@ -17,7 +17,8 @@ def local_ray():
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING")
+    # address=local: always a Ray of its own, never a cluster another test left running.
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

@@ -17,9 +17,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.compare import main as compare
 from search.run import main as run_search
 from tests.helpers import REPO, SPACES
 
@@ -158,6 +160,12 @@ def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir
         assert client.list_artifacts(trial.info.run_id, "best_checkpoint")  # the checkpoint's files
     picture = client.download_artifacts(trials[0].info.run_id, "learning_curve.png", str(tmp_path))
     assert Path(picture).read_bytes().startswith(b"\x89PNG")
+
+    # The comparison reads the same server over HTTP (artifacts through its proxy).
+    out = tmp_path / "comparison"
+    assert compare(["rnn_units", "--tracking-uri", mlflow_server, "--out", str(out)]) == 0
+    assert len(pd.read_csv(out / "rnn_units" / "trials.csv")) == 2
+    assert client.get_experiment_by_name("comparisons") is not None
 
     # The runs page (MLflow 3.17 opens an experiment on its GenAI overview, so go to /runs).
     browser.get(f"{mlflow_server}/#/experiments/{experiment.experiment_id}/runs")
