@@ -2,11 +2,6 @@
 
 from data.base import TASKS, Splits, Task, register_task
 
-# Importing a task module registers it.
-from data import electricity  # noqa: E402,F401
-from data import images  # noqa: E402,F401
-from data import tweets  # noqa: E402,F401
-
 __all__ = ["TASKS", "Splits", "Task", "register_task", "get_task"]
 
 

@@ -75,7 +75,12 @@ class Task:
         return ""
 
 
-TASKS: Registry[Task] = Registry("task")
+# Each task's module, imported on first use (add a line here with a new task).
+TASKS: Registry[Task] = Registry("task", {
+    "electricity": "data.electricity",
+    "tweets": "data.tweets",
+    "images": "data.images",
+})
 
 
 def register_task(cls: type[Task]) -> type[Task]:

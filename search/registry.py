@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable, Generic, TypeVar
 
 from search.errors import SpecError
@@ -10,9 +11,14 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """Entries register themselves when their module is imported; `modules` says which
+    module holds which name, so a name is imported only when first asked for (a search of
+    the electricity task never pays for importing torchvision, in the driver or a worker)."""
+
+    def __init__(self, kind: str, modules: dict[str, str] | None = None):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._modules = dict(modules or {})
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(entry: T) -> T:
@@ -24,6 +30,8 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str, where: str = "") -> T:
+        if name not in self._entries and name in self._modules:
+            importlib.import_module(self._modules[name])
         if name not in self._entries:
             prefix = f"{where}: " if where else ""
             raise SpecError(
@@ -32,7 +40,7 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(set(self._entries) | set(self._modules))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._modules

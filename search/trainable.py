@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from typing import Any
@@ -27,6 +28,8 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
+    # Every epoch checkpoints; Ray's line per checkpoint would bury the progress table.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     task = get_task(task_name)
     splits = task.splits(loaded, task.Options(**config["data"]))
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
