@@ -28,6 +28,7 @@ smoke: install
 	$(PY) -m search.run $(SPACE) --smoke
 
 test: install
+	$(PY) -m ruff check search models data tests bench
 	$(PY) -m pytest -m "slow or not slow"
 
 test-fast: install

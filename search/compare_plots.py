@@ -74,7 +74,7 @@ def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
     for i in order:  # best drawn last, on top
         ax.plot(range(len(axes)), [axis[1][i] for axis in axes], color=colour_map(score_position[i]),
                 alpha=0.85, linewidth=1.6)
-    for x, (label, _, ticks) in enumerate(axes):
+    for x, (_label, _, ticks) in enumerate(axes):
         ax.axvline(x, color="grey", linewidth=0.8)
         for position, text in ticks:
             ax.text(x + 0.03, position, text, fontsize=7, va="center")

@@ -18,8 +18,8 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from search.errors import SpecError
 from search.dotted import flatten
+from search.errors import SpecError
 from search.spec import EPOCH_METRICS, TrainSettings
 
 ROLE, PARENT, STATUS, ERROR = "search.role", "mlflow.parentRunId", "search.status", "search.error"

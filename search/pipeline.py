@@ -11,11 +11,11 @@ from typing import Any
 import yaml
 
 from data import get_task
+from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.plots import confusion_matrix_png
 from search.resume import SearchRecord, find_experiment_dir, read_record, write_record
-from search.dotted import flatten
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
 from search.summary import format_float_table, to_markdown, trials_table
@@ -145,7 +145,8 @@ def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger):
 
 def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
     log_params(tracker.client, tracker.run_id,
-               {"best.trial_id": evaluation.trial_id, **{f"best.{k}": v for k, v in flatten(evaluation.config).items()}})
+               {"best.trial_id": evaluation.trial_id,
+                **{f"best.{k}": v for k, v in flatten(evaluation.config).items()}})
     tracker.log_metrics({**evaluation.test, **evaluation.baselines,
                          "best_selection_value": evaluation.selection_value})
     if evaluation.test_confusion and evaluation.class_names:

@@ -32,7 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and print the resolved spec, the space and the model's layers; start nothing")
     parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (tracking.uri)")
-    parser.add_argument("--storage", metavar="PATH", help="where Ray Tune keeps results and checkpoints (search.storage)")
+    parser.add_argument("--storage", metavar="PATH",
+                        help="where Ray Tune keeps results and checkpoints (search.storage)")
     parser.add_argument("--address", metavar="ADDR",
                         help="join an existing Ray cluster (auto, HOST:PORT or ray://HOST:PORT) instead of a local one")
     parser.add_argument("--resume", nargs="?", const="last", metavar="PATH",

@@ -19,8 +19,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from search.plots import confusion_matrix_png, learning_curve_png
 from search.dotted import flatten, unflatten
+from search.plots import confusion_matrix_png, learning_curve_png
 from search.spec import Spec
 
 ROLE, PARENT = "search.role", "mlflow.parentRunId"

@@ -10,8 +10,8 @@ from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search.space import param_space
-from search.storage import resolve_storage
 from search.spec import Spec
+from search.storage import resolve_storage
 from search.trainable import train_trial
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import pytest
 
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,8 @@ def test_every_shipped_space_is_valid(path):
     (("[1.0e-4, 1.0e-2]", "[0, 1.0e-2]"), "loguniform needs low above 0"),
     (("{choice: [32, 64, 128]}", "{choice: []}"), "choice needs at least one value"),
     (("{choice: [32, 64, 128]}", "{choice: [32, -1]}"), "space.model.hidden_size: value -1 is not allowed"),
-    (("model.hidden_size:", "model.hidden_sise:"), "space.model.hidden_sise: value 32 is not allowed: model.hidden_sise: unknown option"),
+    (("model.hidden_size:", "model.hidden_sise:"),
+     "space.model.hidden_sise: value 32 is not allowed: model.hidden_sise: unknown option"),
     (("model.hidden_size:", "data.path:"), "cannot be searched"),
     (("metric: val_loss", "metric: val_acc"), "search.metric: 'val_acc' is not reported by a regression task"),
     (("grace_period: 1", "grace_period: 9"), "grace_period: 9 is above train.epochs 3"),
@@ -162,5 +163,6 @@ def test_dry_run_prints_spec_space_and_layers(capsys):
 def test_help_lists_every_flag():
     done = subprocess.run([sys.executable, "-m", "search.run", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0
-    for flag in ("--set", "--num-samples", "--smoke", "--dry-run", "--tracking-uri", "--storage", "--address", "--resume"):
+    flags = ("--set", "--num-samples", "--smoke", "--dry-run", "--tracking-uri", "--storage", "--address", "--resume")
+    for flag in flags:
         assert flag in done.stdout
