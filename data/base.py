@@ -34,6 +34,9 @@ class Splits:
     # Regression: scaled targets back to the series' units, units = scaled * scale + offset.
     target_scale: float = 1.0
     target_offset: float = 0.0
+    # Applied to every batch of every split on the trial's device, before train_transform:
+    # it lets the splits stay compact (uint8 pixels) and become model inputs batch by batch.
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     # Batch-level transform applied to training inputs only (augmentation), or None.
     train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
     info: dict[str, Any] = field(default_factory=dict)

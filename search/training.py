@@ -166,7 +166,7 @@ class Trial:
         total_loss, correct, seen = 0.0, 0, 0
         for start in range(0, len(order), train.batch_size):
             index = order[start:start + train.batch_size]
-            x, y = to_device(x_all[index], self.device), y_all[index].to(self.device)
+            x, y = self._inputs(x_all[index]), y_all[index].to(self.device)
             if self.splits.train_transform is not None:
                 x = self.splits.train_transform(x)
             with autocast(train, self.device):
@@ -188,6 +188,10 @@ class Trial:
             metrics["train_acc"] = correct / seen
         return metrics
 
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_device(x, self.device)
+        return self.splits.batch_transform(x) if self.splits.batch_transform is not None else x
+
     @torch.no_grad()
     def predict(self, x_all: torch.Tensor) -> torch.Tensor:
         model = self.state.model
@@ -195,7 +199,7 @@ class Trial:
         outputs = []
         for start in range(0, len(x_all), EVAL_BATCH):
             with autocast(self.train_settings, self.device):
-                outputs.append(model(to_device(x_all[start:start + EVAL_BATCH], self.device)).float().cpu())
+                outputs.append(model(self._inputs(x_all[start:start + EVAL_BATCH])).float().cpu())
         return torch.cat(outputs)
 
     def score(self, split: str) -> dict[str, Any]:

@@ -169,7 +169,9 @@ def test_builtin_digits_subset_has_stratified_splits():
         counts = torch.bincount(getattr(splits, name)[1], minlength=3)
         assert (counts - expected).abs().max() <= 0.5  # each class in the same proportion
     x, y = splits.train
-    assert x.shape == (1125, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.shape == (1125, 3, 32, 32) and x.dtype == torch.uint8 and y.dtype == torch.int64
+    x = splits.batch_transform(x)  # what a trial does to each batch
+    assert x.dtype == torch.float32
     assert np.array_equal(loaded.images[:, 0], loaded.images[:, 2])  # grey copied to 3 channels
     white = torch.tensor([(1 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
     assert torch.allclose(x.amax(dim=(0, 2, 3)), white, atol=1e-5)  # normalized as the report
@@ -191,7 +193,7 @@ def test_augmentation_only_when_asked_and_only_for_training():
     assert isinstance(augmented.train_transform, ReportAugmentation)
     for name in ("train", "val", "test"):  # the stored tensors are the same: only batches change
         assert torch.equal(getattr(plain, name)[0], getattr(augmented, name)[0])
-    batch = augmented.train[0][:16].contiguous(memory_format=torch.channels_last)
+    batch = augmented.batch_transform(augmented.train[0][:16]).contiguous(memory_format=torch.channels_last)
     torch.manual_seed(0)
     out = augmented.train_transform(batch)
     assert out.shape == batch.shape and out.is_contiguous(memory_format=torch.channels_last)
