@@ -44,6 +44,7 @@ def space_override(values: dict[str, list], kind: str) -> str:
 
 
 def run(space: str, folder: Path, overrides: list[str]) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder}/mlflow.db"
     command = [sys.executable, "-m", "search.run", str(REPO / "spaces" / f"{space}.yaml"),
                "--tracking-uri", uri, "--storage", str(folder / "ray_results")]

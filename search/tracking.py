@@ -124,7 +124,8 @@ class TrialLogger(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         if trial.trial_id in self.run_ids:
             # A retried trial, or one a resumed search continues: it keeps its run.
-            if self.status.pop(trial.trial_id, None) in (None, "interrupted"):
+            if self.status.get(trial.trial_id) in (None, "interrupted"):
+                self.status.pop(trial.trial_id, None)
                 run_id = self.run_ids[trial.trial_id]
                 self.client.update_run(run_id, status="RUNNING")
                 self.client.set_tag(run_id, STATUS, "running")
