@@ -7,7 +7,7 @@ this runs once, on the one configuration the search metric picked.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +27,6 @@ class Evaluation:
     baselines: dict[str, float]
     test_confusion: list[list[int]] | None = None
     class_names: list[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | None:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 
 from search.errors import SpecError
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 # Metrics every trial reports each epoch, by task kind (the names the comparison reads).
 EPOCH_METRICS = {
     "regression": ("train_loss", "val_loss", "val_mae", "val_rmse"),

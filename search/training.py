@@ -10,7 +10,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -104,7 +104,6 @@ class TrialState:
     optimizer: torch.optim.Optimizer
     early_stopping: EarlyStopping
     epoch: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def state_dict(self) -> dict[str, Any]:
         return {
