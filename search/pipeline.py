@@ -15,7 +15,7 @@ from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.plots import confusion_matrix_png
-from search.resume import SearchRecord, find_experiment_dir, read_record, write_record
+from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
 from search.summary import format_float_table, to_markdown, trials_table
@@ -80,7 +80,7 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
         # Beside the file as written: every default filled in and --set / --smoke applied.
         tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False),
                                 "spec_resolved.yaml")
-        write_record(experiment_dir, SearchRecord(tracker.run_id, spec.tracking.uri, spec.experiment,
+        write_record(experiment_dir, ResumeRecord(tracker.run_id, spec.tracking.uri, spec.experiment,
                                                   run_name, smoke, raw))
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         tuner = build_tuner(spec, loaded, run_name, [logger])
@@ -115,7 +115,7 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
     return EXIT_OK
 
 
-def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, SearchRecord]:
+def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord]:
     experiment_dir = find_experiment_dir(storage, spec.name, resume)
     record = read_record(experiment_dir)
     from mlflow.tracking import MlflowClient

@@ -19,7 +19,7 @@ RECORD = "search_run.json"
 
 
 @dataclass
-class SearchRecord:
+class ResumeRecord:
     search_run_id: str
     tracking_uri: str
     experiment: str
@@ -32,18 +32,18 @@ def _filesystem(location: str):
     return pyarrow.fs.FileSystem.from_uri(location if "://" in location else os.path.abspath(location))
 
 
-def write_record(experiment_dir: str, record: SearchRecord) -> None:
+def write_record(experiment_dir: str, record: ResumeRecord) -> None:
     fs, path = _filesystem(experiment_dir)
     fs.create_dir(path, recursive=True)
     with fs.open_output_stream(f"{path}/{RECORD}") as out:
         out.write(json.dumps(asdict(record), indent=2).encode())
 
 
-def read_record(experiment_dir: str) -> SearchRecord | None:
+def read_record(experiment_dir: str) -> ResumeRecord | None:
     fs, path = _filesystem(experiment_dir)
     try:
         with fs.open_input_stream(f"{path}/{RECORD}") as handle:
-            return SearchRecord(**json.loads(handle.readall()))
+            return ResumeRecord(**json.loads(handle.readall()))
     except (FileNotFoundError, OSError):
         return None
 

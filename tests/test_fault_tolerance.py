@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from search.errors import SpecError
 from search.run import main
 from search.storage import check_storage_reaches_every_node
-from tests.helpers import REPO, write_space
+from tests.helpers import REPO, search_and_trial_runs, write_space
 
 # Slow enough per epoch (small batches) that a search can be caught mid-way.
 TINY = """\
@@ -33,15 +33,6 @@ space:
   model.hidden_size: {choice: [8, 16, 24]}
   train.lr: {loguniform: [1.0e-3, 1.0e-2]}
 """
-
-
-def trial_runs(client: MlflowClient, experiment: str):
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return [], []
-    runs = client.search_runs([found.experiment_id], max_results=1000)
-    return ([r for r in runs if r.data.tags.get("search.role") == "search"],
-            [r for r in runs if r.data.tags.get("search.role") == "trial"])
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -76,7 +67,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
     try:
         def mid_way():
-            _, trials = trial_runs(client, "tiny")
+            _, trials = search_and_trial_runs(client, "tiny")
             ended = [t for t in trials if t.data.tags.get("search.status") == "finished"]
             running = [t for t in trials if t.info.status == "RUNNING" and t.data.metrics]
             return ended and running
@@ -85,7 +76,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
         first.send_signal(signal.SIGKILL)  # the driver dies without any chance to clean up
         first.communicate()
 
-    searches, trials = trial_runs(client, "tiny")
+    searches, trials = search_and_trial_runs(client, "tiny")
     assert len(searches) == 1 and searches[0].info.status == "RUNNING"
     assert any(t.info.status == "RUNNING" for t in trials)
     search_id = searches[0].info.run_id
@@ -95,7 +86,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     assert second.returncode == 0, out[-3000:]
     assert "resuming" in out
 
-    searches, trials = trial_runs(client, "tiny")
+    searches, trials = search_and_trial_runs(client, "tiny")
     assert [s.info.run_id for s in searches] == [search_id]  # the same search run, not a second
     assert searches[0].info.status == "FINISHED"
     assert len(trials) == 6  # Optuna's state came back: no trial proposed twice, none lost
@@ -147,7 +138,7 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
                      "--storage", f"file://{workdir}/shared", cwd=workdir, env=env)
         try:
             def trial_on_worker():
-                _, trials = trial_runs(client, "tiny")
+                _, trials = search_and_trial_runs(client, "tiny")
                 return [t for t in trials if t.data.tags.get("ray.node_id") == worker.node_id
                         and t.info.status == "RUNNING" and len(t.data.metrics) > 0]
             moved = wait_for(trial_on_worker, 240, "a trial running on the worker node")[0]
@@ -158,7 +149,7 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
                 search.kill()
         assert search.returncode == 0, out[-3000:]
 
-        searches, trials = trial_runs(client, "tiny")
+        searches, trials = search_and_trial_runs(client, "tiny")
         assert len(searches) == 1 and len(trials) == 6
         assert_clean_histories(client, trials, epochs=5)  # retried from its checkpoint: no gap, no repeat
         retried = client.get_run(moved.info.run_id)
@@ -178,7 +169,7 @@ def test_quarter_gpus_run_four_trials_at_once(workdir, local_ray):
                        .replace("epochs: 4", "epochs: 3"))
     assert main([str(path), "--tracking-uri", uri]) == 0
     client = MlflowClient(tracking_uri=uri)
-    searches, trials = trial_runs(client, "tiny")
+    searches, trials = search_and_trial_runs(client, "tiny")
     assert len(trials) == 4
     assert searches[0].data.params["search.resources.gpu"] == "0.25"
     # All four held a quarter of the one GPU at the same time: their run times overlap.

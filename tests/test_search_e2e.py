@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search.run import main
-from tests.helpers import SPACES, write_space
+from tests.helpers import SPACES, search_and_trial_runs, write_space
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +30,8 @@ space:
 
 def runs_of(uri: str, experiment: str):
     client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    assert found is not None
-    runs = client.search_runs([found.experiment_id], max_results=1000)
-    searches = [r for r in runs if r.data.tags.get("search.role") == "search"]
-    trials = [r for r in runs if r.data.tags.get("search.role") == "trial"]
+    searches, trials = search_and_trial_runs(client, experiment)
+    assert searches, f"no search run in experiment {experiment!r}"
     return client, searches, trials
 
 
