@@ -6,8 +6,9 @@ A user's file is Kaggle's Twitter US Airline Sentiment `Tweets.csv` (UTF-8; only
 with no download.
 
 Tweets are cleaned and tokenized once in `load`; the vocabulary is fitted per trial in
-`splits`, on the training split only, because `vocab_size` and `remove_stopwords`
-may be searched and the validation and test words must stay unseen.
+`splits`, on the training split only, because `vocab_size` and which kinds of token to
+keep (stop words, handles, punctuation) may be searched, and the validation and test
+words must stay unseen.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from nltk.tokenize import TweetTokenizer
+from nltk.tokenize.casual import EMOTICON_RE
 from pydantic import Field, field_validator, model_validator
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -66,7 +68,8 @@ HANDLE = re.compile(r"@\w+")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 SPECIAL = re.compile(r"[^a-z0-9'\s]+")  # "#delayed" keeps its word, loses the "#"
 STRAY_QUOTE = re.compile(r"(?<![a-z0-9])'|'(?![a-z0-9])")  # quotes, not apostrophes in words
-TOKENIZER = TweetTokenizer()
+EXCLAIM_OR_ASK = re.compile(r"[!?]+")
+TOKENIZER = TweetTokenizer()  # keeps @handles and emoticons such as ":)" whole
 
 
 class TweetsOptions(TaskOptions):
@@ -74,6 +77,11 @@ class TweetsOptions(TaskOptions):
     vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
     max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
     remove_stopwords: bool = False
+    # The report strips @handles and every special character. The airline a tweet
+    # addresses (@united, @VirginAmerica) and "!", "?" and ASCII emoticons (":)", ":(")
+    # carry sentiment too, so each can be kept, and searched.
+    keep_handles: bool = False
+    keep_punctuation: bool = False  # "!", "?" (a run of them counts once) and emoticons
     test_fraction: float = Field(0.3, gt=0, lt=0.5)
     val_fraction: float = Field(0.2, gt=0, lt=0.5)  # of what the test split leaves
     seed: int = 0  # the stratified split's seed
@@ -97,32 +105,63 @@ class TweetsOptions(TaskOptions):
 class LoadedTweets:
     """Tokenized tweets and their split: all a trial needs to fit a vocabulary and pad."""
 
-    words: list[str]  # every word of the corpus, sorted; a tweet is an array of indices into it
-    tokens: list[np.ndarray]  # int32 word indices per tweet
-    tokens_without_stopwords: list[np.ndarray]
+    words: list[str]  # every token of the corpus, sorted; a tweet is an array of indices into it
+    tokens: list[np.ndarray]  # int32 word indices per tweet, every kind of token kept
     labels: np.ndarray  # int64 indices into CLASS_NAMES
     split: dict[str, np.ndarray]  # "train" / "val" / "test" -> tweet indices
     name: str
 
-    def token_ids(self, remove_stopwords: bool) -> list[np.ndarray]:
-        return self.tokens_without_stopwords if remove_stopwords else self.tokens
+    def token_ids(self, options: TweetsOptions) -> list[np.ndarray]:
+        """Each tweet's tokens without the kinds `options` drops (cheap: one mask per trial)."""
+        kinds = np.array([token_kind(word) for word in self.words], dtype=object)
+        dropped = np.zeros(len(self.words), dtype=bool)
+        dropped |= (kinds == "stopword") & options.remove_stopwords
+        dropped |= (kinds == "handle") & (not options.keep_handles)
+        dropped |= (kinds == "punctuation") & (not options.keep_punctuation)
+        if not dropped.any():
+            return self.tokens
+        keep = ~dropped
+        return [tokens[keep[tokens]] for tokens in self.tokens]
 
 
 def clean_text(text: str) -> str:
-    """Lowercase; drop HTML entities, URLs, @handles, emojis, mojibake, special characters."""
+    """Lowercase; drop HTML entities, URLs, emojis and mojibake (handles and symbols stay
+    for `tokenize`, which recognizes them)."""
     text = html.unescape(text)
     for apostrophe in APOSTROPHES:
         text = text.replace(apostrophe, "'")
-    text = text.lower()
-    text = URL.sub(" ", text)
-    text = HANDLE.sub(" ", text)
-    text = NON_ASCII.sub(" ", text)
-    text = SPECIAL.sub(" ", text)
-    return STRAY_QUOTE.sub(" ", text)
+    text = URL.sub(" ", text.lower())
+    return NON_ASCII.sub(" ", text)
 
 
 def tokenize(text: str) -> list[str]:
-    return TOKENIZER.tokenize(clean_text(text))
+    """Every token a tweet holds: words, @handles, "!" / "?" and emoticons.
+
+    nltk's tokenizer sees the tweet before special characters go, so it can tell an
+    emoticon or a handle from stray symbols; each other token then loses its special
+    characters ("#delayed" -> "delayed", "e-mail" -> "e", "mail").
+    """
+    tokens = []
+    for token in TOKENIZER.tokenize(clean_text(text)):
+        if HANDLE.fullmatch(token) or EMOTICON_RE.fullmatch(token):
+            tokens.append(token)
+        elif EXCLAIM_OR_ASK.fullmatch(token):
+            if not (tokens and tokens[-1] in ("!", "?")):  # "!!!" and "?!?" count once
+                tokens.append(token[0])
+        else:
+            tokens.extend(STRAY_QUOTE.sub(" ", SPECIAL.sub(" ", token)).split())
+    return tokens
+
+
+def token_kind(token: str) -> str:
+    """word | stopword | handle | punctuation: what the options may drop."""
+    if HANDLE.fullmatch(token):
+        return "handle"
+    if token in STOP_WORDS:
+        return "stopword"
+    # Emoticons such as "8)" start with a letter or digit, yet are no words.
+    is_word = SPECIAL.search(token) is None and (token.isalnum() or "'" in token)
+    return "word" if is_word else "punctuation"
 
 
 def builtin_tweets() -> pd.DataFrame:
@@ -175,7 +214,8 @@ def stratified_split(labels: np.ndarray, options: TweetsOptions) -> dict[str, np
 
 def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOptions,
             name: str) -> LoadedTweets:
-    """Tokenize every tweet (with and without stop words) and split them."""
+    """Tokenize every tweet (keeping every kind of token; trials drop what their options
+    say) and split them."""
     tokenized = [tokenize(text) for text in texts]
     words = sorted({word for tokens in tokenized for word in tokens})
     word_index = {word: i for i, word in enumerate(words)}
@@ -187,8 +227,6 @@ def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOpti
     return LoadedTweets(
         words=words,
         tokens=[as_indices(tokens) for tokens in tokenized],
-        tokens_without_stopwords=[as_indices([w for w in tokens if w not in STOP_WORDS])
-                                  for tokens in tokenized],
         labels=labels,
         split=stratified_split(labels, options),
         name=name,
@@ -231,7 +269,8 @@ class Tweets(Task):
     name = "tweets"
     kind = "classification"
     Options = TweetsOptions
-    searchable = frozenset({"vocab_size", "max_len", "remove_stopwords"})
+    searchable = frozenset({"vocab_size", "max_len", "remove_stopwords", "keep_handles",
+                            "keep_punctuation"})
 
     def load(self, options: TweetsOptions, smoke: bool = False) -> LoadedTweets:
         if options.path is None:
@@ -243,7 +282,7 @@ class Tweets(Task):
         return prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name)
 
     def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
-        tweets = loaded.token_ids(options.remove_stopwords)
+        tweets = loaded.token_ids(options)
         train_tweets = [tweets[i] for i in loaded.split["train"]]
         lookup = fit_vocabulary(train_tweets, len(loaded.words), options.vocab_size)
         tensors = {
@@ -266,7 +305,7 @@ class Tweets(Task):
         return torch.full((1, options.max_len), OOV_ID, dtype=torch.int64)  # a full-length tweet
 
     def baselines(self, loaded: LoadedTweets, options: TweetsOptions) -> dict[str, float]:
-        return tfidf_baseline(loaded, options.remove_stopwords)
+        return tfidf_baseline(loaded, options)
 
     def class_names(self, loaded: LoadedTweets) -> list[str]:
         return list(CLASS_NAMES)
@@ -279,13 +318,13 @@ class Tweets(Task):
                 f"split {sizes} (train/val/test)")
 
 
-def tfidf_baseline(loaded: LoadedTweets, remove_stopwords: bool) -> dict[str, float]:
+def tfidf_baseline(loaded: LoadedTweets, options: TweetsOptions) -> dict[str, float]:
     """TF-IDF of words and word pairs + logistic regression: the yardstick a network must beat.
 
     It reads the same cleaned tokens and the same splits as the networks; its one knob,
     the inverse regularization C, is chosen on the validation split, never on test.
     """
-    tweets = loaded.token_ids(remove_stopwords)
+    tweets = loaded.token_ids(options)
 
     def documents(part: str) -> list[str]:
         return [" ".join(loaded.words[i] for i in tweets[row]) for row in loaded.split[part]]

@@ -26,7 +26,7 @@ NonNegative = Annotated[int, Field(ge=0)]
 class LSTMClassifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, pad_id: int, embedding_dim: int,
                  hidden_size: int, num_layers: int, dropout: float, bidirectional: bool,
-                 pooling: str, fc_layers: int):
+                 pooling: str, fc_layers: int, embedding_dropout: float):
         super().__init__()
         if pooling not in get_args(Pooling):
             allowed = ", ".join(get_args(Pooling))
@@ -34,6 +34,9 @@ class LSTMClassifier(nn.Module):
         self.pad_id, self.pooling = pad_id, pooling
         # padding_idx: the PAD row stays zero and gets no gradient.
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        # Dropout on the word vectors: with 8,000 training tweets the embedding table is
+        # most of the parameters and the first thing to overfit.
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         # nn.LSTM applies its dropout between layers only (and warns when there is one layer).
         self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
@@ -51,8 +54,8 @@ class LSTMClassifier(nn.Module):
         # A tweet cleaned down to nothing is all padding: read one (zero) step of it,
         # since packing refuses empty sequences.
         lengths = is_token.sum(dim=1).clamp(min=1)
-        packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        embedded = self.embedding_dropout(self.embedding(tokens))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, (last_hidden, _) = self.lstm(packed)
         if self.pooling == "last":
             # The top layer's final state at each sequence's true end (both directions if
@@ -74,10 +77,10 @@ class LSTMClassifier(nn.Module):
 def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128,
          hidden_size: Positive = 64, num_layers: Positive = 3, dropout: Probability = 0.0,
          bidirectional: bool = False, pooling: Pooling = "last",
-         fc_layers: NonNegative = 0) -> nn.Module:
+         fc_layers: NonNegative = 0, embedding_dropout: Probability = 0.0) -> nn.Module:
     """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head."""
     return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers,
-                          dropout, bidirectional, pooling, fc_layers)
+                          dropout, bidirectional, pooling, fc_layers, embedding_dropout)
 
 
 # The report's BiLSTM: the same builder with its defaults (three bidirectional layers,

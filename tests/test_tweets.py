@@ -19,6 +19,7 @@ from data.tweets import (
     clean_text,
     encode,
     fit_vocabulary,
+    token_kind,
     tokenize,
 )
 from models import create_model, validate_model_options
@@ -77,8 +78,33 @@ def builtin():
     ("#DISAPPOINTED &amp; \"angry\" 'again'", ["disappointed", "angry", "again"]),
 ])
 def test_cleaning(raw, expected):
-    assert tokenize(raw) == expected
+    # The report's cleaning: the tokens a trial reads with keep_handles and keep_punctuation off.
+    assert [t for t in tokenize(raw) if token_kind(t) in ("word", "stopword")] == expected
     assert clean_text(raw) == clean_text(raw).lower()
+
+
+def test_handles_punctuation_and_emoticons_are_tokens_of_their_own_kind():
+    tokens = tokenize("@united why?!?! 2 hours late :( not ok... 8) #fail")
+    assert tokens == ["@united", "why", "?", "2", "hours", "late", ":(", "not", "ok", "8)", "fail"]
+    kinds = {t: token_kind(t) for t in tokens}
+    assert kinds["@united"] == "handle"
+    assert kinds["?"] == kinds[":("] == kinds["8)"] == "punctuation"
+    assert kinds["why"] == "stopword" and kinds["2"] == kinds["fail"] == kinds["not"] == "word"
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({}, ["why", "2", "hours", "late", "not", "ok"]),
+    ({"remove_stopwords": True}, ["2", "hours", "late", "not", "ok"]),
+    ({"keep_handles": True}, ["@united", "why", "2", "hours", "late", "not", "ok"]),
+    ({"keep_punctuation": True}, ["why", "?", "2", "hours", "late", ":(", "not", "ok"]),
+])
+def test_options_choose_which_kinds_of_token_a_trial_reads(options, expected):
+    tokens = tokenize("@united why?!?! 2 hours late :( not ok")
+    words = sorted(set(tokens))
+    loaded = LoadedTweets(words=words, tokens=[np.array([words.index(t) for t in tokens])],
+                          labels=np.array([0]), split={}, name="one")
+    (kept,) = loaded.token_ids(TASK.Options(**options))
+    assert [words[i] for i in kept] == expected
 
 
 def test_stop_words_keep_negations():
@@ -92,7 +118,7 @@ def tiny_loaded() -> LoadedTweets:
     words = ["alpha", "beta", "gamma", "zeta"]
     tweets = [[0, 0, 1], [0, 3], [2], [2, 2, 0]]  # gamma appears only in val and test
     tokens = [np.array(t, dtype=np.int32) for t in tweets]
-    return LoadedTweets(words=words, tokens=tokens, tokens_without_stopwords=tokens,
+    return LoadedTweets(words=words, tokens=tokens,
                         labels=np.array([0, 1, 2, 0]),
                         split={"train": np.array([0, 1]), "val": np.array([2]),
                                "test": np.array([3])},
@@ -126,7 +152,7 @@ def test_labels_follow_the_fixed_class_order(tmp_path):
     loaded = TASK.load(options)
     splits = TASK.splits(loaded, options)
     assert splits.class_names == TASK.class_names(loaded) == ["negative", "neutral", "positive"]
-    first = [loaded.words[i] for i in loaded.tokens[0]]  # row 0 is negative ("delayed")
+    first = [loaded.words[i] for i in loaded.token_ids(options)[0]]  # row 0 is negative ("delayed")
     assert loaded.labels[:3].tolist() == [0, 1, 2] and "delayed" in first
     assert splits.train[1].dtype == torch.int64
 
@@ -138,7 +164,7 @@ def test_kaggle_file_with_quoted_commas_and_newlines(tmp_path):
     options = TASK.Options(path=path, max_len=6)
     loaded = TASK.load(options)
     assert len(loaded.labels) == 30 and np.bincount(loaded.labels).tolist() == [10, 10, 10]
-    first = [loaded.words[i] for i in loaded.tokens[0]]
+    first = [loaded.words[i] for i in loaded.token_ids(options)[0]]
     assert first == ["flight", "0", "delayed", "again", "worst"]
     splits = TASK.splits(loaded, options)
     assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [16, 5, 9]
@@ -168,7 +194,8 @@ def test_options_are_checked():
         TASK.Options(path="/nonexistent/Tweets.csv")
     with pytest.raises(pydantic.ValidationError):
         TASK.Options(vocab_sise=100)
-    assert TASK.searchable == {"vocab_size", "max_len", "remove_stopwords"}
+    assert TASK.searchable == {"vocab_size", "max_len", "remove_stopwords", "keep_handles",
+                               "keep_punctuation"}
     inputs = TASK.model_inputs(TASK.Options(vocab_size=1000))
     assert inputs == {"vocab_size": 1002, "num_classes": 3, "pad_id": 0}
 
@@ -186,10 +213,20 @@ def test_builtin_tweets_are_the_airline_set(builtin):
 
 
 def test_stop_word_removal_shortens_builtin_tweets(builtin):
-    loaded, _ = builtin
-    kept = sum(len(t) for t in loaded.tokens_without_stopwords)
-    assert kept < 0.7 * sum(len(t) for t in loaded.tokens)
-    assert any(loaded.words[i] == "not" for t in loaded.tokens_without_stopwords for i in t)
+    loaded, options = builtin
+    with_stopwords = loaded.token_ids(options)
+    without = loaded.token_ids(options.model_copy(update={"remove_stopwords": True}))
+    assert sum(len(t) for t in without) < 0.7 * sum(len(t) for t in with_stopwords)
+    assert any(loaded.words[i] == "not" for t in without for i in t)
+
+
+def test_builtin_tweets_hold_handles_and_emoticons(builtin):
+    loaded, options = builtin
+    default = sum(len(t) for t in loaded.token_ids(options))
+    every = loaded.token_ids(options.model_copy(update={"keep_handles": True, "keep_punctuation": True}))
+    assert sum(len(t) for t in every) > default + 14640  # every tweet addresses an airline
+    words = {loaded.words[i] for t in every for i in t}
+    assert {"@united", "@virginamerica", "!", "?", ":)", ":("} <= words
 
 
 def test_smoke_mode_is_a_small_stratified_subset():
