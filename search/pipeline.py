@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import yaml
@@ -56,6 +57,28 @@ def start_ray(address: str | None) -> int:
     return sum(1 for node in ray.nodes() if node.get("Alive"))
 
 
+def open_tracking_store(uri: str) -> None:
+    """Opens a local MLflow store, building its schema when the file is new (about 1.5 s).
+
+    Errors are left to the search run's creation just after, which reports them.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:"):
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception:  # noqa: BLE001 - reported by the Tracker that follows
+            pass
+
+
+def start_ray_and_tracking(address: str | None, tracking_uri: str) -> int:
+    """Ray's start is mostly waiting on the processes it launches; the tracking store
+    opens meanwhile. Returns the number of live Ray nodes."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(open_tracking_store, tracking_uri)
+        return start_ray(address)
+
+
 def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None = None,
                resume: str | None = None) -> int:
     storage = resolve_storage(spec.search.storage)
@@ -67,7 +90,8 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
     started = time.perf_counter()
     loaded = task.load(task.Options(**spec.data), smoke=smoke)  # bad data stops here: no Ray, no MLflow
     print(f"[search] {spec.name}: task {spec.task}, {task.describe(loaded)}", flush=True)
-    check_storage_reaches_every_node(storage, start_ray(address))
+    tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
+    check_storage_reaches_every_node(storage, start_ray_and_tracking(address, tracking_uri))
 
     from search.tuner import build_tuner, restore_tuner
 

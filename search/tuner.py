@@ -9,6 +9,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
+from search.no_repeats import NoRepeats
 from search.space import param_space
 from search.spec import Spec
 from search.storage import resolve_storage
@@ -20,9 +21,9 @@ def build_searcher(spec: Spec):
     if search.algorithm == "optuna":
         import optuna
 
-        # Seeded TPE: the same spec proposes the same configurations.
+        # Seeded TPE: the same spec proposes the same configurations, none of them twice.
         sampler = optuna.samplers.TPESampler(seed=search.seed)
-        return OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler)
+        return NoRepeats(OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler))
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
     return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)

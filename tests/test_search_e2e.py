@@ -110,6 +110,20 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
 
 
+def test_optuna_never_trains_one_configuration_twice(workdir, local_ray):
+    # Six trials over six combinations: six random draws (Optuna's start) almost always
+    # repeat one (all differ with probability 6!/6**6, under 2%).
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    assert main([str(SPACES / "rnn_units.yaml"), "--num-samples", "6",
+                 "--set", "search.scheduler.name=none",
+                 "--set", "space={model.hidden_size: {choice: [32, 64, 128]}, "
+                          "train.optimizer: {choice: [sgd, adam]}}",
+                 "--set", "train.epochs=1", "--tracking-uri", uri]) == 0
+    _, _, trials = runs_of(uri, "rnn_units")
+    combos = {(t.data.params["model.hidden_size"], t.data.params["train.optimizer"]) for t in trials}
+    assert len(trials) == 6 and len(combos) == 6
+
+
 def test_sentiment_smoke_logs_classification_metrics_and_confusion(workdir, local_ray, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
     assert main([str(SPACES / "bilstm_sentiment.yaml"), "--smoke", "--num-samples", "2",
