@@ -25,7 +25,9 @@ CASES = {"rnn": ("spaces/rnn_units.yaml", 2), "lstm": ("spaces/lstm_sentiment.ya
 
 
 def train(job: dict) -> tuple[int, float]:
-    """(training samples seen, seconds of training) for one process."""
+    """(training samples seen, seconds of training) for one process: the space's base
+    config (with job["overrides"]) for job["epochs"] epochs, on the GPU when
+    job["gpu_share"] is above 0, as a trial with that share would run."""
     import torch
 
     torch.set_num_threads(job["threads"])
@@ -34,17 +36,17 @@ def train(job: dict) -> tuple[int, float]:
     from search.training import Trial
 
     spec = load_spec(REPO / job["space"], [f"train.epochs={job['epochs']}", "train.patience=null",
-                                                "search.scheduler.name=none"])
+                                           "search.scheduler.name=none", *job.get("overrides", [])])
     task = get_task(spec.task)
     options = task.Options(**spec.data)
     splits = task.splits(task.load(options), options)
-    trial = Trial(task, splits, spec.base_config())
+    trial = Trial(task, splits, spec.base_config(), gpu_share=job.get("gpu_share", 0.0))
     seconds = sum(metrics["epoch_time_s"] for metrics in trial.epochs())
     return len(splits.train[1]) * job["epochs"], seconds
 
 
-def samples_per_second(space: str, epochs: int, processes: int, threads: int) -> float:
-    jobs = [{"space": space, "epochs": epochs, "threads": threads}] * processes
+def samples_per_second(space: str, epochs: int, processes: int, threads: int, **job) -> float:
+    jobs = [{"space": space, "epochs": epochs, "threads": threads, **job}] * processes
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.map(train, jobs)
     # Each process's own training time (process start and data loading left out on both

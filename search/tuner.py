@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ray import tune
@@ -22,7 +23,12 @@ def build_searcher(spec: Spec):
         import optuna
 
         # Seeded TPE: the same spec proposes the same configurations, none of them twice.
-        sampler = optuna.samplers.TPESampler(seed=search.seed)
+        # Multivariate: the parameters are modelled jointly, since a good learning rate
+        # depends on the optimizer (and dropout on the model's size); independent TPE
+        # settles on one optimizer's region early.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=search.seed, multivariate=True)
         return NoRepeats(OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler))
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
