@@ -32,6 +32,13 @@ def best_of(uri: str, experiment: str) -> dict:
     return {"metrics": search.data.metrics, "best_config": best, "run_id": search.info.run_id}
 
 
+def summarize(space: str, runs: list[dict]) -> dict:
+    keys = sorted({k for r in runs for k in r["metrics"] if k.startswith(("test_", "baseline_"))})
+    median = {k: statistics.median(r["metrics"][k] for r in runs) for k in keys}
+    return {"space": space, "seeds": [r["seed"] for r in runs], "median": median,
+            "wall_s": [r["wall_s"] for r in runs], "runs": runs}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("space")
@@ -62,13 +69,10 @@ def main() -> int:
         runs.append({"seed": seed, "wall_s": round(wall, 1), **found})
         test = {k: round(v, 5) for k, v in found["metrics"].items() if k.startswith(("test_", "baseline_"))}
         print(f"seed {seed}: {wall / 60:.1f} min, {test}", flush=True)
+        summary = summarize(args.space, runs)
+        record(f"quality_{spec['name']}", summary)  # after every seed: a stopped run keeps the rest
 
-    keys = sorted({k for r in runs for k in r["metrics"] if k.startswith(("test_", "baseline_"))})
-    median = {k: statistics.median(r["metrics"][k] for r in runs) for k in keys}
-    summary = {"space": args.space, "seeds": args.seeds, "median": median,
-               "wall_s": [r["wall_s"] for r in runs], "runs": runs}
-    record(f"quality_{spec['name']}", summary)
-    print(json.dumps({"median": median, "wall_s": summary["wall_s"]}, indent=2))
+    print(json.dumps({"median": summary["median"], "wall_s": summary["wall_s"]}, indent=2))
     return 0
 
 
