@@ -17,7 +17,7 @@ import html
 import importlib.metadata
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -110,14 +110,17 @@ class LoadedTweets:
     labels: np.ndarray  # int64 indices into CLASS_NAMES
     split: dict[str, np.ndarray]  # "train" / "val" / "test" -> tweet indices
     name: str
+    # token_kind of every word, worked out once in the driver and shared with the trials.
+    kinds: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.kinds = np.array([token_kind(word) for word in self.words], dtype=object)
 
     def token_ids(self, options: TweetsOptions) -> list[np.ndarray]:
         """Each tweet's tokens without the kinds `options` drops (cheap: one mask per trial)."""
-        kinds = np.array([token_kind(word) for word in self.words], dtype=object)
-        dropped = np.zeros(len(self.words), dtype=bool)
-        dropped |= (kinds == "stopword") & options.remove_stopwords
-        dropped |= (kinds == "handle") & (not options.keep_handles)
-        dropped |= (kinds == "punctuation") & (not options.keep_punctuation)
+        dropped = (((self.kinds == "stopword") & options.remove_stopwords)
+                   | ((self.kinds == "handle") & (not options.keep_handles))
+                   | ((self.kinds == "punctuation") & (not options.keep_punctuation)))
         if not dropped.any():
             return self.tokens
         keep = ~dropped
@@ -159,9 +162,8 @@ def token_kind(token: str) -> str:
         return "handle"
     if token in STOP_WORDS:
         return "stopword"
-    # Emoticons such as "8)" start with a letter or digit, yet are no words.
-    is_word = SPECIAL.search(token) is None and (token.isalnum() or "'" in token)
-    return "word" if is_word else "punctuation"
+    # Words are what `tokenize` left of SPECIAL; emoticons such as "8)" keep a symbol.
+    return "word" if SPECIAL.search(token) is None else "punctuation"
 
 
 def builtin_tweets() -> pd.DataFrame:

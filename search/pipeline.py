@@ -98,18 +98,18 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
     if previous is None:
         run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir = f"{storage.rstrip('/')}/{run_name}"
-        tracker = Tracker(spec, spec.tracking.uri)
+        tracker = Tracker(spec, tracking_uri)
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
                              {"ray.run_name": run_name, "ray.experiment_dir": experiment_dir})
         # Beside the file as written: every default filled in and --set / --smoke applied.
         tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False),
                                 "spec_resolved.yaml")
-        write_record(experiment_dir, ResumeRecord(tracker.run_id, spec.tracking.uri, spec.experiment,
+        write_record(experiment_dir, ResumeRecord(tracker.run_id, tracking_uri, spec.experiment,
                                                   run_name, smoke, raw))
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         tuner = build_tuner(spec, loaded, run_name, [logger])
     else:
-        tracker = Tracker(spec, previous.tracking_uri)
+        tracker = Tracker(spec, tracking_uri)
         tracker.reopen_search(previous.search_run_id)
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         logger.adopt_existing_runs()
