@@ -4,6 +4,12 @@ Both read right-padded id sequences (the tweets task pads at the end with `pad_i
 Padding never reaches the recurrent state: sequences are packed by their true length,
 and mean / max pooling mask the padded steps, so a tweet gets the same logits however
 much padding its batch needs.
+
+`bag_of_words` adds a wide part beside the deep one (as in wide & deep models and
+fastText): a linear score per class for every word in the tweet, summed, added to the
+LSTM's logits. On 8,000 training tweets, words like "thanks" or "delayed" decide most
+labels on their own; the linear part learns them in an epoch and leaves the LSTM the
+word order (negation, contrast), which is what it is for.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ NonNegative = Annotated[int, Field(ge=0)]
 class LSTMClassifier(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, pad_id: int, embedding_dim: int,
                  hidden_size: int, num_layers: int, dropout: float, bidirectional: bool,
-                 pooling: str, fc_layers: int, embedding_dropout: float):
+                 pooling: str, fc_layers: int, embedding_dropout: float, bag_of_words: bool):
         super().__init__()
         if pooling not in get_args(Pooling):
             allowed = ", ".join(get_args(Pooling))
@@ -48,6 +54,11 @@ class LSTMClassifier(nn.Module):
             features = hidden_size
         head.append(nn.Linear(features, num_classes))
         self.head = nn.Sequential(*head)
+        self.bag: nn.EmbeddingBag | None = None
+        if bag_of_words:
+            # Zero at the start, so the model begins as the plain LSTM; PAD counts for nothing.
+            self.bag = nn.EmbeddingBag(vocab_size, num_classes, mode="sum", padding_idx=pad_id)
+            nn.init.zeros_(self.bag.weight)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # tokens: (batch, steps) int64
         is_token = tokens != self.pad_id
@@ -70,17 +81,19 @@ class LSTMClassifier(nn.Module):
                 features = (steps * mask).sum(dim=1) / lengths[:, None]
             else:
                 features = steps.masked_fill(~mask, float("-inf")).amax(dim=1)
-        return self.head(self.dropout(features))
+        logits = self.head(self.dropout(features))
+        return logits if self.bag is None else logits + self.bag(tokens)
 
 
 @register_model("lstm")
 def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive = 128,
          hidden_size: Positive = 64, num_layers: Positive = 3, dropout: Probability = 0.0,
          bidirectional: bool = False, pooling: Pooling = "last",
-         fc_layers: NonNegative = 0, embedding_dropout: Probability = 0.0) -> nn.Module:
+         fc_layers: NonNegative = 0, embedding_dropout: Probability = 0.0,
+         bag_of_words: bool = False) -> nn.Module:
     """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head."""
     return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers,
-                          dropout, bidirectional, pooling, fc_layers, embedding_dropout)
+                          dropout, bidirectional, pooling, fc_layers, embedding_dropout, bag_of_words)
 
 
 # The report's BiLSTM: the same builder with its defaults (three bidirectional layers,

@@ -268,6 +268,21 @@ def test_output_shape_and_padding_invariance(name, pooling):
     torch.testing.assert_close(alone[0], out_short[0], rtol=0, atol=1e-6)
 
 
+def test_bag_of_words_adds_a_linear_score_per_word_and_none_for_padding():
+    plain = build("bilstm", hidden_size=8, embedding_dim=8)
+    wide = build("bilstm", hidden_size=8, embedding_dim=8, bag_of_words=True)
+    tweet = torch.tensor([[5, 9, 5, 0, 0]])
+    with torch.no_grad():
+        # It starts at zero: the wide model begins as the plain one.
+        torch.testing.assert_close(wide(tweet), plain(tweet), rtol=0, atol=0)
+        wide.bag.weight[5] = torch.tensor([1.0, 0.0, -0.5])
+        wide.bag.weight[0] = 100.0  # PAD's row: must never count
+        shift = wide(tweet) - plain(tweet)
+        padded_more = wide(torch.tensor([[5, 9, 5, 0, 0, 0, 0, 0]]))
+    torch.testing.assert_close(shift, torch.tensor([[2.0, 0.0, -1.0]]))  # "5" twice
+    torch.testing.assert_close(padded_more, wide(tweet).detach(), rtol=0, atol=1e-6)
+
+
 def test_model_options_are_validated():
     assert validate_model_options("lstm", {}, DATA_INPUTS)["hidden_size"] == 64
     assert validate_model_options("bilstm", {}, DATA_INPUTS)["bidirectional"] is True
