@@ -13,6 +13,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search.no_repeats import NoRepeats
 from search.space import param_space
 from search.spec import Spec
+from search.stale_checkpoints import RepairStaleCheckpoints
 from search.storage import resolve_storage
 from search.trainable import train_trial
 
@@ -57,7 +58,7 @@ def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, callbacks: list)
                                resume_unfinished=True, resume_errored=False, restart_errored=False)
     # Tune restores the callbacks pickled when the search began; ours must be the live
     # logger that knows the MLflow runs so far. Tune has no public setter for this.
-    tuner._local_tuner.get_run_config().callbacks = callbacks
+    tuner._local_tuner.get_run_config().callbacks = [RepairStaleCheckpoints(), *callbacks]
     return tuner
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from mlflow.tracking import MlflowClient
 
 from search.errors import SpecError
 from search.run import main
+from search.stale_checkpoints import newest_complete_checkpoint
 from search.storage import check_storage_reaches_every_node
+from search.trainable import CHECKPOINT_FILE
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
 # Slow enough per epoch (small batches) that a search can be caught mid-way.
@@ -47,7 +50,7 @@ def wait_for(condition, timeout: float, what: str):
 
 def assert_clean_histories(client: MlflowClient, trials, epochs: int):
     for trial in trials:
-        assert trial.info.status == "FINISHED", trial.data.tags
+        assert trial.info.status == "FINISHED", trial.data.tags.get("search.error", trial.data.tags)
         assert trial.data.tags["search.status"] == "finished"
         for name in ("train_loss", "val_loss"):
             steps = [m.step for m in client.get_metric_history(trial.info.run_id, name)]
@@ -64,13 +67,18 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     uri = f"sqlite:///{workdir}/mlflow.db"
     path = write_space(workdir, TINY)
     client = MlflowClient(tracking_uri=uri)
+
+    def half_way(trials) -> list[str]:
+        # Two epochs logged: Tune's saved state knows at least the first checkpoint.
+        return [t.data.tags["trial_id"] for t in trials if t.info.status == "RUNNING"
+                and len(client.get_metric_history(t.info.run_id, "val_loss")) >= 2]
+
     first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
     try:
         def mid_way():
             _, trials = search_and_trial_runs(client, "tiny")
             ended = [t for t in trials if t.data.tags.get("search.status") == "finished"]
-            running = [t for t in trials if t.info.status == "RUNNING" and t.data.metrics]
-            return ended and running
+            return ended and half_way(trials)
         wait_for(mid_way, 240, "one trial ended and another half-way")
     finally:
         first.send_signal(signal.SIGKILL)  # the driver dies without any chance to clean up
@@ -78,13 +86,23 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
 
     searches, trials = search_and_trial_runs(client, "tiny")
     assert len(searches) == 1 and searches[0].info.status == "RUNNING"
-    assert any(t.info.status == "RUNNING" for t in trials)
+    running = half_way(trials)
+    assert running
     search_id = searches[0].info.run_id
+    # The crash can leave Tune's state naming a checkpoint it had already replaced and
+    # deleted: make it so for one trial, whose newest checkpoint moves to a new name.
+    (trial_dir,) = (workdir / "ray_results").glob(f"tiny-*/{running[0]}")
+    saved = sorted(trial_dir.glob("checkpoint_*"))
+    assert saved
+    saved[-1].rename(trial_dir / "checkpoint_000099")
+    for folder in saved[:-1]:
+        shutil.rmtree(folder)
 
     second = cli(str(path), "--resume", cwd=workdir)
     out, _ = second.communicate(timeout=420)
     assert second.returncode == 0, out[-3000:]
     assert "resuming" in out
+    assert f"trial {running[0]}: checkpoint" in out and "continuing from" in out, out[-3000:]
 
     searches, trials = search_and_trial_runs(client, "tiny")
     assert [s.info.run_id for s in searches] == [search_id]  # the same search run, not a second
@@ -93,6 +111,22 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     assert len({t.data.tags["trial_id"] for t in trials}) == 6
     assert_clean_histories(client, trials, epochs=4)
     assert "test_rmse" in searches[0].data.metrics
+
+
+def test_the_newest_complete_checkpoint_is_found(tmp_path):
+    import pyarrow.fs
+
+    fs = pyarrow.fs.LocalFileSystem()
+    for name in ("checkpoint_000001", "checkpoint_000003", "checkpoint_000004"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint_000001" / CHECKPOINT_FILE).write_bytes(b"epoch 2")
+    (tmp_path / "checkpoint_000003" / CHECKPOINT_FILE).write_bytes(b"epoch 4")
+    # checkpoint_000004 was being written when the driver died: no file, not complete
+    assert newest_complete_checkpoint(fs, str(tmp_path)).path == str(tmp_path / "checkpoint_000003")
+    for name in ("checkpoint_000001", "checkpoint_000003"):
+        (tmp_path / name / CHECKPOINT_FILE).unlink()
+    assert newest_complete_checkpoint(fs, str(tmp_path)) is None
+    assert newest_complete_checkpoint(fs, str(tmp_path / "no_such_trial")) is None
 
 
 def test_resume_refuses_changes_and_unknown_folders(workdir, capsys):

@@ -1,0 +1,67 @@
+"""Resume after a crash when Tune's saved state names a checkpoint that is gone.
+
+A trial checkpoints every epoch and `num_to_keep` deletes the checkpoints it replaces,
+while Tune saves its experiment state (which names each trial's latest checkpoint) only
+after the replacement. A driver killed in between leaves a state that names a deleted
+checkpoint, and Tune then fails the trial on resume ("Could not recover from checkpoint
+as it does not exist on storage anymore"; ray-project/ray#27790; the fallback Tune once
+had for it did not survive its storage rewrite). Before any trial starts, this points
+such a trial at the newest complete checkpoint left in its folder instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+
+import pyarrow.fs
+from ray import tune
+from ray.train._internal.session import _TrainingResult
+
+from search.trainable import CHECKPOINT_FILE
+
+log = logging.getLogger(__name__)
+
+
+def is_complete(checkpoint: tune.Checkpoint) -> bool:
+    """Whether the checkpoint's file is on storage (not deleted, not cut short by a crash)."""
+    found = checkpoint.filesystem.get_file_info(posixpath.join(checkpoint.path, CHECKPOINT_FILE))
+    return found.type == pyarrow.fs.FileType.File
+
+
+def newest_complete_checkpoint(fs: pyarrow.fs.FileSystem, trial_dir: str) -> tune.Checkpoint | None:
+    entries = fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
+    saved = [tune.Checkpoint(e.path, filesystem=fs) for e in sorted(entries, key=lambda e: e.path)
+             if e.type == pyarrow.fs.FileType.Directory and e.base_name.startswith("checkpoint_")]
+    complete = [c for c in saved if is_complete(c)]
+    return complete[-1] if complete else None
+
+
+class RepairStaleCheckpoints(tune.Callback):
+    """Given to a resumed Tuner: checks each trial's latest checkpoint once, before it runs."""
+
+    def __init__(self):
+        self.checked: set[str] = set()
+
+    def on_step_begin(self, iteration, trials, **info):
+        for trial in trials:
+            if trial.trial_id not in self.checked:
+                self.checked.add(trial.trial_id)
+                repair(trial)
+
+
+def repair(trial) -> None:
+    manager = trial.run_metadata.checkpoint_manager
+    # Tune has no setters for its checkpoint bookkeeping. Forgetting the gone ones also
+    # keeps Tune from trying to delete them again when the trial next checkpoints.
+    manager._checkpoint_results = [r for r in manager._checkpoint_results if is_complete(r.checkpoint)]
+    latest = manager.latest_checkpoint_result
+    if latest is None or latest.checkpoint is None or is_complete(latest.checkpoint):
+        return
+    gone = latest.checkpoint
+    newest = newest_complete_checkpoint(gone.filesystem, posixpath.dirname(gone.path.rstrip("/")))
+    if newest is None:
+        log.warning("trial %s: checkpoint %s is gone and no other is left", trial.trial_id, gone.path)
+        return
+    log.warning("trial %s: checkpoint %s is gone; continuing from %s", trial.trial_id, gone.path, newest.path)
+    manager._latest_checkpoint_result = _TrainingResult(checkpoint=newest, metrics=latest.metrics)
