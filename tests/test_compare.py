@@ -151,7 +151,13 @@ def record(client, name: str, every_run: bool = False):
     return load_searches(client, client.get_experiment_by_name(name), every_run=every_run)
 
 
+def read_table(path):
+    # Ids stay text: a trial id like "62208836" is all digits about one time in 40.
+    return pd.read_csv(path, dtype={"trial": str, "best_trial": str, "run_id": str})
+
+
 # --- fast: the tables ---------------------------------------------------------------------
+
 
 def test_trial_rows_are_read_from_the_runs_metrics(store):
     client = store.client
@@ -287,7 +293,7 @@ def test_command_writes_report_and_logs_a_comparison_run(store, tmp_path, capsys
     assert "## empty" in markdown and "no search runs in this experiment" in markdown
     assert "Every trial ran with train.epochs=2 (spec.yaml: 3)" in markdown
     assert "| aaaa0002 (best) | model.hidden_size=64, train.lr=0.0123 | 0.1–0.6 | 0.12–0.5 | 1.2–3.5 |" in markdown
-    csv = pd.read_csv(out / "forecast" / "trials.csv")
+    csv = read_table(out / "forecast" / "trials.csv")
     assert list(csv["trial"]) == ["aaaa0002", "aaaa0001", "aaaa0003", "aaaa0004"]
     assert pd.read_csv(out / "best_classification.csv")["test_acc"].tolist() == [SENTIMENT_TEST["test_acc"]]
     for picture in ("learning_curves.png", "parallel_coordinates.png", "importance.png"):
@@ -348,7 +354,7 @@ def test_real_trial_tables_match_the_runs(real_store):
         experiment = client.get_experiment_by_name(name)
         [search] = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'search'")
         trials = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'trial'")
-        table = pd.read_csv(out / name / "trials.csv").set_index("trial")
+        table = read_table(out / name / "trials.csv").set_index("trial")
         assert set(table.index) == {t.data.tags["trial_id"] for t in trials}
         kind = search.data.tags["search.kind"]
         ranges = ("train_acc", "val_acc", "train_loss", "val_loss") if kind == "classification" \
@@ -375,8 +381,8 @@ def test_real_trial_tables_match_the_runs(real_store):
 @pytest.mark.slow
 def test_real_cross_table_keeps_task_kinds_apart(real_store):
     client, out = real_store.client, real_store.out
-    regression = pd.read_csv(out / "best_regression.csv")
-    classification = pd.read_csv(out / "best_classification.csv")
+    regression = read_table(out / "best_regression.csv")
+    classification = read_table(out / "best_classification.csv")
     assert regression["experiment"].tolist() == ["rnn_units"]
     assert classification["experiment"].tolist() == ["lstm_sentiment"]
     assert "test_acc" not in regression and "test_mse" not in classification
