@@ -6,7 +6,6 @@ this runs once, on the one configuration the search metric picked.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,6 @@ import torch
 
 from data import Task
 from search.spec import Spec
-from search.stale_checkpoints import is_complete
 from search.trainable import CHECKPOINT_FILE
 from search.training import Trial
 
@@ -31,16 +29,6 @@ class Evaluation:
     class_names: list[str] | None = None
 
 
-def best_complete_checkpoint(result, metric: str, mode: str):
-    """The trial's best checkpoint by the search metric that is still on storage: after a
-    crash, Tune's list can hold one that was already deleted (see
-    `search.stale_checkpoints`)."""
-    scored = [(checkpoint, metrics[metric]) for checkpoint, metrics in result.best_checkpoints
-              if isinstance(metrics.get(metric), (int, float)) and math.isfinite(metrics[metric])]
-    scored.sort(key=lambda pair: pair[1], reverse=mode == "max")
-    return next((checkpoint for checkpoint, _ in scored if is_complete(checkpoint)), None)
-
-
 def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | None:
     """None when no trial produced a finite value of the search metric."""
     metric, mode = spec.search.metric, spec.search.mode
@@ -48,7 +36,7 @@ def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | 
         best = results.get_best_result(metric=metric, mode=mode, scope="all", filter_nan_and_inf=True)
     except RuntimeError:
         return None
-    checkpoint = best_complete_checkpoint(best, metric, mode)
+    checkpoint = best.get_best_checkpoint(metric=metric, mode=mode)
     if checkpoint is None:
         return None
     config = best.config

@@ -52,11 +52,11 @@ class RepairStaleCheckpoints(tune.Callback):
 
 def repair(trial) -> None:
     manager = trial.run_metadata.checkpoint_manager
-    # Tune has no setters for its checkpoint bookkeeping. Forgetting the gone ones also
-    # keeps Tune from trying to delete them again when the trial next checkpoints.
+    # Tune has no setters for its checkpoint bookkeeping. Forgetting the gone ones keeps
+    # the best trial's evaluation off them, and Tune from deleting them again.
     manager._checkpoint_results = [r for r in manager._checkpoint_results if is_complete(r.checkpoint)]
     latest = manager.latest_checkpoint_result
-    if latest is None or latest.checkpoint is None or is_complete(latest.checkpoint):
+    if latest is None or is_complete(latest.checkpoint):
         return
     gone = latest.checkpoint
     newest = newest_complete_checkpoint(gone.filesystem, posixpath.dirname(gone.path.rstrip("/")))
