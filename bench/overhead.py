@@ -63,7 +63,7 @@ def plain_trial(job: dict) -> float:
     """One trial, no platform: load, build, train its epochs (the same code the trainable runs)."""
     import torch
 
-    from data import get_task
+    from search.data import get_task
     from search.training import Trial
 
     torch.set_num_threads(job["threads"])

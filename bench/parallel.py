@@ -31,7 +31,7 @@ def train(job: dict) -> tuple[int, float]:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from data import get_task
+    from search.data import get_task
     from search.spec import load_spec
     from search.training import Trial
 

@@ -1,6 +1,6 @@
 """Tasks: one file per dataset, each registered by name (`task:` in a space)."""
 
-from data.base import TASKS, Splits, Task, register_task
+from search.data.base import TASKS, Splits, Task, register_task
 
 __all__ = ["TASKS", "Splits", "Task", "register_task", "get_task"]
 

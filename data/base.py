@@ -80,9 +80,9 @@ class Task:
 
 # Each task's module, imported on first use (add a line here with a new task).
 TASKS: Registry[Task] = Registry("task", {
-    "electricity": "data.electricity",
-    "tweets": "data.tweets",
-    "images": "data.images",
+    "electricity": "search.data.electricity",
+    "tweets": "search.data.tweets",
+    "images": "search.data.images",
 })
 
 

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator, model_validator
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import MinMaxScaler
 
-from data.base import Splits, Task, TaskOptions, register_task
+from search.data.base import Splits, Task, TaskOptions, register_task
 from search.errors import SpecError
 from search.metrics import regression_scores
 

@@ -26,8 +26,8 @@ from PIL import Image
 from pydantic import Field, ValidationInfo, field_validator
 from sklearn.model_selection import train_test_split
 
-from data.base import Splits, Task, TaskOptions, register_task
-from data.image_augment import ReportAugmentation
+from search.data.base import Splits, Task, TaskOptions, register_task
+from search.data.image_augment import ReportAugmentation
 from search.errors import SpecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

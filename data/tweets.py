@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from data.base import Splits, Task, TaskOptions, register_task
+from search.data.base import Splits, Task, TaskOptions, register_task
 from search.errors import SpecError
 
 CLASS_NAMES = ("negative", "neutral", "positive")  # label ids 0, 1, 2 (LabelEncoder's order)

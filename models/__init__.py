@@ -18,11 +18,11 @@ from search.registry import Registry
 
 # Each model's module, imported on first use (add a line here with a new model file).
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model", {
-    "simple_rnn": "models.simple_rnn",
-    "lstm": "models.lstm",
-    "bilstm": "models.lstm",
-    "vgg13": "models.vgg13",
-    "resnet18": "models.resnet18",
+    "simple_rnn": "search.models.simple_rnn",
+    "lstm": "search.models.lstm",
+    "bilstm": "search.models.lstm",
+    "vgg13": "search.models.vgg13",
+    "resnet18": "search.models.resnet18",
 })
 
 # A dropout rate as a builder option: a spec giving 1.5 fails at validation, not in a trial.

@@ -22,7 +22,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models import Probability, register_model
+from search.models import Probability, register_model
 
 Pooling = Literal["last", "mean", "max"]
 Positive = Annotated[int, Field(ge=1)]

@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from models import register_model
+from search.models import register_model
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from models import Probability, register_model
+from search.models import Probability, register_model
 
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 FC_WIDTH = 4096

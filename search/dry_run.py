@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from data import get_task
-from models import count_parameters, create_model
+from search.data import get_task
+from search.models import count_parameters, create_model
 from search.layers import layer_table
 from search.spec import Spec
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from data import Task
+from search.data import Task
 from search.spec import Spec
 from search.trainable import CHECKPOINT_FILE
 from search.training import Trial

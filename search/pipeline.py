@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from data import get_task
+from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best

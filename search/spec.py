@@ -150,7 +150,7 @@ class Spec(Strict):
 
     @property
     def kind(self) -> str:
-        from data import get_task
+        from search.data import get_task
 
         return get_task(self.task).kind
 
@@ -224,8 +224,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
 
 
 def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
-    from data import get_task
-    from models import validate_model_options
+    from search.data import get_task
+    from search.models import validate_model_options
 
     def fail(message: str) -> SpecError:
         return SpecError(f"{source}: {message}")
@@ -268,7 +268,7 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
 
 
 def _model_names() -> str:
-    from models import MODELS
+    from search.models import MODELS
 
     return ", ".join(MODELS.names())
 

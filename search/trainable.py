@@ -11,7 +11,7 @@ import ray
 import torch
 from ray import tune
 
-from data import get_task
+from search.data import get_task
 
 CHECKPOINT_FILE = "trial.pt"
 

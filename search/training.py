@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from data import Splits, Task
-from models import count_parameters, create_model
+from search.data import Splits, Task
+from search.models import count_parameters, create_model
 from search.metrics import classification_scores, regression_scores
 from search.spec import TrainSettings
 

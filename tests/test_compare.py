@@ -18,14 +18,14 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from search.compare import main
-from search.compare_importance import param_importances
-from search.compare_store import (
+from search.compare.importance import param_importances
+from search.compare.store import (
     COMPARISON_EXPERIMENT,
     choose_experiments,
     load_searches,
     open_store,
 )
-from search.compare_tables import best_table, describe_change, settings_as_run, trials_table
+from search.compare.tables import best_table, describe_change, settings_as_run, trials_table
 from tests.helpers import SPACES
 
 # --- a store filled by hand, in the layout of search/tracking.py and search/pipeline.py ------

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import get_task
-from data.electricity import LoadedSeries, read_uci, window_splits
+from search.data import get_task
+from search.data.electricity import LoadedSeries, read_uci, window_splits
 from search.errors import SpecError
 
 TASK = get_task("electricity")
@@ -68,7 +68,7 @@ def test_scaler_is_fitted_on_the_training_part_only():
     rest = loaded.values[loaded.n_train:]
     assert rest.min() < 0.0 or rest.max() > 1.0 or not np.isclose(rest.max(), 1.0)
     # And the scale maps back to the series' own units (MW of demand).
-    from data.electricity import builtin_series
+    from search.data.electricity import builtin_series
 
     raw = builtin_series().to_numpy()
     assert loaded.values[100] * loaded.scale + loaded.offset == pytest.approx(raw[100], rel=1e-5)

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from data import get_task
-from data.image_augment import (
+from search.data import get_task
+from search.data.image_augment import (
     ReportAugmentation,
     adjust_brightness,
     adjust_contrast,
@@ -19,8 +19,8 @@ from data.image_augment import (
     flip_where,
     rotate,
 )
-from data.images import IMAGENET_MEAN, IMAGENET_STD
-from models import count_parameters, create_model
+from search.data.images import IMAGENET_MEAN, IMAGENET_STD
+from search.models import count_parameters, create_model
 from search.errors import SpecError
 from search.spec import validate_spec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import count_parameters, create_model
+from search.models import count_parameters, create_model
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data import TASKS, get_task
-from models import MODELS, create_model
+from search.data import TASKS, get_task
+from search.models import MODELS, create_model
 from search.errors import SpecError
 
 

@@ -99,7 +99,7 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_unknown_client_is_refused_at_load(tmp_path):
-    from data import get_task
+    from search.data import get_task
 
     task = get_task("electricity")
     with pytest.raises(SpecError, match="data.client: 'MT_001' is not a column of the built-in series"):

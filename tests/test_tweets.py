@@ -9,8 +9,8 @@ import pydantic
 import pytest
 import torch
 
-from data import get_task
-from data.tweets import (
+from search.data import get_task
+from search.data.tweets import (
     CLASS_NAMES,
     OOV_ID,
     PAD_ID,
@@ -22,7 +22,7 @@ from data.tweets import (
     token_kind,
     tokenize,
 )
-from models import create_model, validate_model_options
+from search.models import create_model, validate_model_options
 from search.errors import SpecError
 from search.spec import load_spec
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from search.compare_importance import param_importances
-from search.compare_plots import (
+from search.compare.importance import param_importances
+from search.compare.plots import (
     importance_png,
     learning_curves_png,
     parallel_coordinates_png,
     side_by_side_png,
 )
-from search.compare_report import Report
-from search.compare_store import (
+from search.compare.report import Report
+from search.compare.store import (
     COMPARISON_EXPERIMENT,
     ROLE,
     SearchRecord,
@@ -35,7 +35,7 @@ from search.compare_store import (
     open_store,
     read_artifact,
 )
-from search.compare_tables import (
+from search.compare.tables import (
     best_table,
     display_best_table,
     display_trials_table,
@@ -224,6 +224,3 @@ def log_comparison(client, searches: list[SearchRecord], out: Path, written: lis
     client.set_terminated(run_id, status="FINISHED")
     return run_id
 
-
-if __name__ == "__main__":
-    sys.exit(main())

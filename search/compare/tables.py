@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from search.compare_store import TEST_METRICS, SearchRecord, TrialRecord
+from search.compare.store import TEST_METRICS, SearchRecord, TrialRecord
 
 # The per-epoch metrics shown as low–high over a trial's epochs, by task kind.
 RANGES = {

@@ -10,8 +10,8 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from search.compare_store import SearchRecord
-from search.compare_tables import canonical, short
+from search.compare.store import SearchRecord
+from search.compare.tables import canonical, short
 
 # The one figure -> PNG bytes step, shared with the search's own plots.
 from search.plots import png_bytes

@@ -10,8 +10,8 @@ from __future__ import annotations
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search.compare_store import SearchRecord
-from search.compare_tables import canonical
+from search.compare.store import SearchRecord
+from search.compare.tables import canonical
 
 COMPLETED = ("finished", "asha_stopped", "early_stopped")  # ASHA-stopped trials were ranked too
 

@@ -1,0 +1,5 @@
+import sys
+
+from search.compare.cli import main
+
+sys.exit(main())
