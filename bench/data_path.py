@@ -33,6 +33,7 @@ def first_batch_seconds(space: str, loaded=None) -> float:
     """Seconds from the trial's start to its first training batch (`loaded` None: load it here)."""
     started = time.perf_counter()
     from search.data import get_task
+
     from search.spec import load_spec
 
     spec = load_spec(REPO / "spaces" / f"{space}.yaml")
@@ -50,6 +51,7 @@ def first_batch_seconds(space: str, loaded=None) -> float:
 
 def main() -> int:
     from search.data import get_task
+
     from search.spec import load_spec
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")

@@ -62,8 +62,8 @@ def trials_of(uri: str) -> tuple[list[dict], dict]:
 def plain_trial(job: dict) -> float:
     """One trial, no platform: load, build, train its epochs (the same code the trainable runs)."""
     import torch
-
     from search.data import get_task
+
     from search.training import Trial
 
     torch.set_num_threads(job["threads"])

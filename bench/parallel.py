@@ -32,6 +32,7 @@ def train(job: dict) -> tuple[int, float]:
 
     torch.set_num_threads(job["threads"])
     from search.data import get_task
+
     from search.spec import load_spec
     from search.training import Trial
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, field_validator, model_validator
+from search.data.base import Splits, Task, TaskOptions, register_task
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import MinMaxScaler
 
-from search.data.base import Splits, Task, TaskOptions, register_task
 from search.errors import SpecError
 from search.metrics import regression_scores
 

@@ -24,10 +24,10 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field, ValidationInfo, field_validator
-from sklearn.model_selection import train_test_split
-
 from search.data.base import Splits, Task, TaskOptions, register_task
 from search.data.image_augment import ReportAugmentation
+from sklearn.model_selection import train_test_split
+
 from search.errors import SpecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -26,12 +26,12 @@ import torch
 from nltk.tokenize import TweetTokenizer
 from nltk.tokenize.casual import EMOTICON_RE
 from pydantic import Field, field_validator, model_validator
+from search.data.base import Splits, Task, TaskOptions, register_task
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from search.data.base import Splits, Task, TaskOptions, register_task
 from search.errors import SpecError
 
 CLASS_NAMES = ("negative", "neutral", "positive")  # label ids 0, 1, 2 (LabelEncoder's order)

@@ -19,10 +19,9 @@ from typing import Annotated, Literal, get_args
 
 import torch
 from pydantic import Field
+from search.models import Probability, register_model
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-from search.models import Probability, register_model
 
 Pooling = Literal["last", "mean", "max"]
 Positive = Annotated[int, Field(ge=1)]

@@ -9,9 +9,8 @@ used 0.2). With 3 classes it has the table's 11,175,171 parameters.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from search.models import Probability, register_model
+from torch import nn
 
 STAGE_CHANNELS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = (2, 2, 2, 2)

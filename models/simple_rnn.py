@@ -6,9 +6,8 @@ from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
-from torch import nn
-
 from search.models import register_model
+from torch import nn
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

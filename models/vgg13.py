@@ -17,9 +17,8 @@ from itertools import pairwise
 from typing import Literal
 
 import torch
-from torch import nn
-
 from search.models import Probability, register_model
+from torch import nn
 
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 FC_WIDTH = 4096

@@ -5,8 +5,8 @@ from __future__ import annotations
 import yaml
 
 from search.data import get_task
-from search.models import count_parameters, create_model
 from search.layers import layer_table
+from search.models import count_parameters, create_model
 from search.spec import Spec
 
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from search.data import Splits, Task
-from search.models import count_parameters, create_model
 from search.metrics import classification_scores, regression_scores
+from search.models import count_parameters, create_model
 from search.spec import TrainSettings
 
 EVAL_BATCH = 1024

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from search.data import get_task
 from search.data.electricity import LoadedSeries, read_uci, window_splits
+
 from search.errors import SpecError
 
 TASK = get_task("electricity")

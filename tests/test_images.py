@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms import v2
-
 from search.data import get_task
 from search.data.image_augment import (
     ReportAugmentation,
@@ -21,6 +19,8 @@ from search.data.image_augment import (
 )
 from search.data.images import IMAGENET_MEAN, IMAGENET_STD
 from search.models import count_parameters, create_model
+from torchvision.transforms import v2
+
 from search.errors import SpecError
 from search.spec import validate_spec
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from search.data import TASKS, get_task
 from search.models import MODELS, create_model
+
 from search.errors import SpecError
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pydantic
 import pytest
 import torch
-
 from search.data import get_task
 from search.data.tweets import (
     CLASS_NAMES,
@@ -23,6 +22,7 @@ from search.data.tweets import (
     tokenize,
 )
 from search.models import create_model, validate_model_options
+
 from search.errors import SpecError
 from search.spec import load_spec
 
