@@ -9,12 +9,19 @@ keys (window length, vocabulary size, augmentation) inside each trial.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
 
 from search.registry import Registry
+
+
+def absolute(path: str | None) -> str | None:
+    """A data path made absolute when the spec is read: trials run in folders of their
+    own, where a path relative to the folder the search started in names nothing."""
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 class TaskOptions(BaseModel):
@@ -44,6 +51,8 @@ class Splits:
 
 class Task:
     name: ClassVar[str]
+    # Other names a space may give in `task:` (the name written is the one shown and logged).
+    aliases: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[Literal["classification", "regression"]]
     Options: ClassVar[type[TaskOptions]]
     # data keys a trial may vary (the rest are fixed when the data is loaded once).
@@ -56,6 +65,11 @@ class Task:
     def splits(self, loaded: Any, options: TaskOptions) -> Splits:
         """Cheap, once per trial: tensors for train / val / test."""
         raise NotImplementedError
+
+    def check(self, options: TaskOptions) -> None:
+        """Cheap checks of the data the options name (a file's header, its label column),
+        raising SpecError: run when a spec is validated, so --dry-run refuses what `load`
+        would. Only the driver runs it; trials get their data from the object store."""
 
     def model_inputs(self, options: TaskOptions) -> dict[str, Any]:
         """What the data fixes for the model, known without loading (for --dry-run)."""
@@ -81,11 +95,15 @@ class Task:
 # Each task's module, imported on first use (add a line here with a new task).
 TASKS: Registry[Task] = Registry("task", {
     "electricity": "search.data.electricity",
+    "series": "search.data.electricity",
     "tweets": "search.data.tweets",
+    "text": "search.data.tweets",
     "images": "search.data.images",
 })
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    TASKS.register(cls.name)(cls())
+    task = cls()
+    for name in (cls.name, *cls.aliases):
+        TASKS.register(name)(task)
     return cls

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field, ValidationInfo, field_validator
-from search.data.base import Splits, Task, TaskOptions, register_task
+from search.data.base import Splits, Task, TaskOptions, absolute, register_task
 from search.data.image_augment import ReportAugmentation
 from sklearn.model_selection import train_test_split
 
@@ -64,7 +64,7 @@ class ImagesOptions(TaskOptions):
             listed = ", ".join(found) or "none"
             raise ValueError(f"{value!r} has {len(found)} class sub-folder(s) ({listed}); "
                              "classification needs at least two")
-        return value
+        return absolute(value)
 
     @field_validator("classes", mode="before")
     @classmethod

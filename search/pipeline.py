@@ -15,7 +15,6 @@ from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
-from search.plots import confusion_matrix_png
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
@@ -174,9 +173,8 @@ def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
     tracker.log_metrics({**evaluation.test, **evaluation.baselines,
                          "best_selection_value": evaluation.selection_value})
     if evaluation.test_confusion and evaluation.class_names:
-        png = confusion_matrix_png(evaluation.test_confusion, evaluation.class_names,
-                                   f"best trial {evaluation.trial_id}: test")
-        tracker.log_png(png, "confusion_matrix_test.png")
+        tracker.log_confusion(evaluation.test_confusion, evaluation.class_names,
+                              f"best trial {evaluation.trial_id}: test", "confusion_matrix_test")
 
 
 def _print_report(spec: Spec, tracker: Tracker, table, evaluation: Evaluation, wall: float,

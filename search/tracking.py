@@ -61,6 +61,14 @@ class Tracker:
     def log_png(self, png: bytes, artifact_file: str, run_id: str | None = None) -> None:
         log_bytes(self.client, run_id or self.run_id, png, artifact_file)
 
+    def log_confusion(self, matrix: list[list[int]], class_names: list[str], title: str, name: str,
+                      run_id: str | None = None) -> None:
+        """`name`.png to look at, and `name`.json (class names, counts) for programs to read."""
+        run_id = run_id or self.run_id
+        self.log_png(confusion_matrix_png(matrix, class_names, title), f"{name}.png", run_id)
+        self.client.log_dict(run_id, {"classes": list(class_names), "rows": "true", "columns": "predicted",
+                                      "matrix": matrix}, f"{name}.json")
+
     def reopen_search(self, run_id: str) -> None:
         """A resumed search continues its own search run, not a second one."""
         self.run_id = run_id
@@ -234,9 +242,9 @@ class TrialLogger(tune.Callback):
                                      "learning_curve.png", run_id)
             best = self.best.get(trial_id)
             if best and "val_confusion" in best and self.class_names:
-                png = confusion_matrix_png(best["val_confusion"], self.class_names,
-                                           f"trial {trial_id}: validation, epoch {best['epoch']}")
-                self.tracker.log_png(png, "confusion_matrix_val.png", run_id)
+                self.tracker.log_confusion(best["val_confusion"], self.class_names,
+                                           f"trial {trial_id}: validation, epoch {best['epoch']}",
+                                           "confusion_matrix_val", run_id)
             checkpoint = self.best_checkpoint.get(trial_id)
             if checkpoint and os.path.isdir(checkpoint):
                 self.client.log_artifacts(run_id, checkpoint, "best_checkpoint")

@@ -169,7 +169,7 @@ def test_kaggle_file_with_quoted_commas_and_newlines(tmp_path):
     splits = TASK.splits(loaded, options)
     assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [16, 5, 9]
     assert splits.train[0].shape == (16, 6)
-    assert "30 tweets" in TASK.describe(loaded)
+    assert "30 texts (10 negative / 10 neutral / 10 positive)" in TASK.describe(loaded)
     scores = TASK.baselines(loaded, options)
     assert set(scores) == {"baseline_tfidf_test_acc", "baseline_tfidf_test_f1"}
     assert all(0 <= v <= 1 for v in scores.values())
@@ -183,9 +183,9 @@ def test_file_without_a_needed_column_is_refused(tmp_path, missing):
         TASK.load(TASK.Options(path=path))
 
 
-def test_unknown_sentiment_is_refused(tmp_path):
+def test_a_class_too_small_to_split_is_refused_naming_it(tmp_path):
     path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows() + [("angry", "@united no")])
-    with pytest.raises(SpecError, match="angry"):
+    with pytest.raises(SpecError, match="class 'angry' has 1 of 31 texts, too few for a stratified"):
         TASK.load(TASK.Options(path=path))
 
 
