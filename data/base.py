@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from search.registry import Registry
 
@@ -22,6 +22,15 @@ def absolute(path: str | None) -> str | None:
     """A data path made absolute when the spec is read: trials run in folders of their
     own, where a path relative to the folder the search started in names nothing."""
     return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _as_text(value: Any) -> Any:
+    return [str(name) for name in value] if isinstance(value, list) else value
+
+
+# Class names are text (folder names, a CSV's labels), but YAML reads `classes: [3, 5, 8]`
+# as numbers: they are taken as the text they were written as.
+ClassNames = Annotated[list[str], BeforeValidator(_as_text)]
 
 
 class TaskOptions(BaseModel):

@@ -120,6 +120,9 @@ def series_source(options: ElectricityOptions) -> SeriesSource:
         return SeriesSource("builtin")
     path = options.path
     form = options.format or detect_format(path)
+    if form == "uci" and detect_format(path) != "uci":
+        raise SpecError(f"data.format: uci, but the first line of {path} names no MT_001, MT_002, ... "
+                        "columns; data.format csv reads a plain CSV")
     if form == "uci":
         if csv_keys:
             raise SpecError(f"data.{csv_keys[0]}: applies to data.format csv, not uci "

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field, ValidationInfo, field_validator
-from search.data.base import Splits, Task, TaskOptions, absolute, register_task
+from search.data.base import ClassNames, Splits, Task, TaskOptions, absolute, register_task
 from search.data.image_augment import ReportAugmentation
 from sklearn.model_selection import train_test_split
 
@@ -43,7 +43,7 @@ IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 class ImagesOptions(TaskOptions):
     path: str | None = None  # a folder with one sub-folder per class; null = built-in MNIST digits
     image_size: int = Field(64, ge=8)  # every image is resized to image_size x image_size
-    classes: list[str] | None = None  # the classes to keep, in label order; null = all
+    classes: ClassNames | None = None  # the classes to keep, in label order; null = all
     limit_per_class: int | None = Field(None, ge=1)  # a seeded sample per class; null = all
     augment: bool = False  # the report's flips, rotation and colour jitter, on training batches
     strict: bool = False  # an unreadable image file is an error instead of a skipped file
@@ -65,14 +65,6 @@ class ImagesOptions(TaskOptions):
             raise ValueError(f"{value!r} has {len(found)} class sub-folder(s) ({listed}); "
                              "classification needs at least two")
         return absolute(value)
-
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _names_as_text(cls, value):
-        # YAML reads `classes: [3, 5, 8]` as numbers; class names are folder names, so text.
-        if isinstance(value, list):
-            return [str(name) for name in value]
-        return value
 
     @field_validator("classes")
     @classmethod

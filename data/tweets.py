@@ -29,7 +29,7 @@ import torch
 from nltk.tokenize import TweetTokenizer
 from nltk.tokenize.casual import EMOTICON_RE
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from search.data.base import Splits, Task, TaskOptions, absolute, register_task
+from search.data.base import ClassNames, Splits, Task, TaskOptions, absolute, register_task
 from search.data.csv_columns import (
     ENCODING,
     SHOWN_COLUMNS,
@@ -89,7 +89,7 @@ class TweetsOptions(TaskOptions):
     path: str | None = None  # a CSV of texts and labels (Kaggle's Tweets.csv ...); null = the built-in tweets
     text_column: str = TEXT_COLUMN  # data.path's column of texts
     label_column: str = LABEL_COLUMN  # data.path's column of labels (any strings)
-    classes: list[str] | None = None  # the labels in label-id order; null = sorted (numbers by value)
+    classes: ClassNames | None = None  # the labels in label-id order; null = sorted (numbers by value)
     vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
     max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
     remove_stopwords: bool = False
@@ -119,22 +119,14 @@ class TweetsOptions(TaskOptions):
                              f"columns (got {value!r})")
         return value
 
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _labels_as_text(cls, value):
-        # YAML reads `classes: [1, 2, 3]` as numbers; labels are read from the file as text.
-        if isinstance(value, list):
-            return [str(name) for name in value]
-        return value
-
     @field_validator("classes")
     @classmethod
     def _distinct_classes(cls, value):
         if value is not None:
             if len(set(value)) != len(value):
-                raise ValueError(f"a class is listed twice (got {value})")
+                raise ValueError("a class is listed twice")
             if len(value) < 2:
-                raise ValueError(f"classification needs at least two classes (got {value})")
+                raise ValueError("classification needs at least two classes")
         return value
 
     @model_validator(mode="after")
@@ -291,7 +283,7 @@ def resolve_classes(labels: pd.Series, options: TweetsOptions, source: str) -> l
     if outside.any():
         unknown = list(dict.fromkeys(labels[outside]))
         first = f" (first at data row {int(np.argmax(outside)) + 1})" if rows else ""
-        raise SpecError(f"data.classes: {source} has labels not in data.classes: {listed(unknown, 5)}"
+        raise SpecError(f"data.classes: labels in {source} not in data.classes: {listed(unknown, 5)}"
                         f"{first}; data.classes lists {listed(options.classes)}")
     absent = [name for name in options.classes if name not in found]
     if absent:
