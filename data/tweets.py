@@ -235,7 +235,9 @@ def columns_of(path: str, options: TweetsOptions) -> list[str]:
     header = read_header(path)
     require_column(path, "text_column", options.text_column, header)
     require_column(path, "label_column", options.label_column, header)
-    return list(dict.fromkeys([options.text_column, options.label_column]))
+    if options.label_column == options.text_column:
+        raise SpecError(f"data.label_column: {options.label_column!r} is the text column too")
+    return [options.text_column, options.label_column]
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,8 +7,8 @@ import math
 
 import pytest
 from mlflow.tracking import MlflowClient
-
 from search.data import get_task
+
 from search.run import main
 from tests.helpers import search_and_trial_runs, series_lines, write_lines, write_reviews, write_space
 
@@ -41,6 +41,15 @@ def artifact_json(client: MlflowClient, run_id: str, name: str, folder) -> dict:
     return json.loads(open(client.download_artifacts(run_id, name, str(folder))).read())
 
 
+def finished_search(uri: str, experiment: str, task: str):
+    """The search run and its two trial runs, all finished, the task logged by the name given."""
+    client = MlflowClient(tracking_uri=uri)
+    (search,), trials = search_and_trial_runs(client, experiment)
+    assert search.info.status == "FINISHED" and search.data.tags["search.task"] == task
+    assert len(trials) == 2 and all(t.data.tags["search.status"] == "finished" for t in trials)
+    return client, search, trials
+
+
 def test_a_text_csv_with_its_own_columns_and_classes(workdir, local_ray, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
     path = write_reviews(workdir / "reviews.csv")
@@ -48,12 +57,8 @@ def test_a_text_csv_with_its_own_columns_and_classes(workdir, local_ray, capsys)
     out = capsys.readouterr().out
     assert f"task text, {path}: 30 texts (10 10 / 10 2 / 10 1), split 16/5/9" in out
 
-    client = MlflowClient(tracking_uri=uri)
-    (search,), trials = search_and_trial_runs(client, "reviews")
-    assert search.info.status == "FINISHED" and search.data.tags["search.task"] == "text"
-    assert len(trials) == 2
+    client, search, trials = finished_search(uri, "reviews", "text")
     for trial in trials:
-        assert trial.data.tags["search.status"] == "finished"
         assert trial.data.params["data.label_column"] == "stars"
         val = artifact_json(client, trial.info.run_id, "confusion_matrix_val.json", workdir)
         assert val["classes"] == ["10", "2", "1"] and sum(map(sum, val["matrix"])) == 5  # 30 * 0.7 * 0.2
@@ -76,12 +81,8 @@ def test_a_series_csv_with_a_gap_filled(workdir, local_ray, capsys):
     out = capsys.readouterr().out
     assert "task series, series kwh: 400 steps of 1h, 3 interpolated, seasonal naive 24 steps back" in out
 
-    client = MlflowClient(tracking_uri=uri)
-    (search,), trials = search_and_trial_runs(client, "load")
-    assert search.info.status == "FINISHED" and search.data.tags["search.task"] == "series"
-    assert len(trials) == 2
+    client, search, trials = finished_search(uri, "load", "series")
     for trial in trials:
-        assert trial.data.tags["search.status"] == "finished"
         assert trial.data.params["data.value_column"] == "kwh"
         assert len(client.get_metric_history(trial.info.run_id, "val_rmse")) == 2
     metrics = search.data.metrics

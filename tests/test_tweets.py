@@ -247,6 +247,7 @@ def test_text_labels_sort_alphabetically(tmp_path):
                                  "'id', 'review', 'stars'"),
     ({"text_column": "body"}, "data.text_column: 'body' is not a column of {path}; its columns: "
                               "'id', 'review', 'stars'"),
+    ({"label_column": "review"}, "data.label_column: 'review' is the text column too"),
 ])
 def test_a_file_that_does_not_fit_the_options_is_refused_by_the_spec_check(tmp_path, options, expected):
     path = write_reviews(tmp_path / "reviews.csv")
