@@ -65,6 +65,12 @@ class Task:
         """One batch of one input, the shape `splits` would give (for the layer table)."""
         raise NotImplementedError
 
+    def output_shape(self, options: TaskOptions) -> tuple[int, ...]:
+        """The model's output for one example, without the batch dimension: a score per class
+        (classification) or the values predicted (regression, `output_size` of them)."""
+        inputs = self.model_inputs(options)
+        return (inputs["num_classes"],) if self.kind == "classification" else (inputs["output_size"],)
+
     def baselines(self, loaded: Any, options: TaskOptions) -> dict[str, float]:
         """Yardstick models on the test split, logged as baseline_<name>_<metric>."""
         return {}
