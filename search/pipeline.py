@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
+from search.model_export import log_best_model
 from search.plots import confusion_matrix_png
 from search.preflight import check_user_code, user_import_paths
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
@@ -121,6 +123,9 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
         result.status = "no_result"
         return result
     _log_evaluation(tracker, evaluation)
+    exported = log_best_model(tracker, spec, task, loaded, evaluation)
+    if exported.warning:
+        print(f"[search] warning: {exported.warning}", file=sys.stderr)
     wall = time.perf_counter() - started
     tracker.log_metrics({"search_wall_time_s": wall,
                          "trials_failed": sum(s == "failed" for s in logger.status.values())})
@@ -130,6 +135,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
     result.best_config = flatten(evaluation.config)
     result.test_metrics, result.baselines = dict(evaluation.test), dict(evaluation.baselines)
+    result.model_uri, result.registered_model = exported.model_uri, exported.registered
     return result
 
 
