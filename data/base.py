@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
@@ -87,6 +88,31 @@ class Task:
     def example_input(self, options: TaskOptions) -> torch.Tensor:
         """One batch of one input, the shape `splits` would give (for the layer table)."""
         raise NotImplementedError
+
+    def output_shape(self, options: TaskOptions) -> tuple[int, ...]:
+        """The model's output for one example, without the batch dimension: a score per class
+        (classification) or the values predicted (regression, `output_size` of them)."""
+        inputs = self.model_inputs(options)
+        return (inputs["num_classes"],) if self.kind == "classification" else (inputs["output_size"],)
+
+    # --- outside a search: raw inputs in, predictions out (search.predict) ------------------
+    def preprocessing(self, loaded: Any, options: TaskOptions) -> dict[str, Any]:
+        """As JSON, what turns raw inputs into model inputs and outputs into predictions (a
+        vocabulary, a scaler, an image size, the class names). Logged beside the best model."""
+        return {}
+
+    def encode_raw(self, preprocessing: dict[str, Any], raw: Any) -> torch.Tensor:
+        """Raw inputs (texts, a series' recent values, images) as one batch of model inputs."""
+        return torch.as_tensor(np.asarray(raw))
+
+    def decode_outputs(self, preprocessing: dict[str, Any], outputs: torch.Tensor) -> list:
+        """Model outputs as predictions: class names, or values in the target's own units."""
+        if self.kind == "classification":
+            names = preprocessing.get("class_names")
+            labels = outputs.argmax(dim=1).tolist()
+            return [names[i] for i in labels] if names else labels
+        scale, offset = preprocessing.get("scale", 1.0), preprocessing.get("offset", 0.0)
+        return (outputs.double().numpy() * scale + offset).tolist()
 
     def baselines(self, loaded: Any, options: TaskOptions) -> dict[str, float]:
         """Yardstick models on the test split, logged as baseline_<name>_<metric>."""

@@ -382,6 +382,21 @@ class Electricity(Task):
     def example_input(self, options: ElectricityOptions) -> torch.Tensor:
         return torch.zeros(1, options.lookback, 1)
 
+    def preprocessing(self, loaded: LoadedSeries, options: ElectricityOptions) -> dict:
+        return {"lookback": options.lookback, "horizon": options.horizon, "scale": loaded.scale,
+                "offset": loaded.offset, "series": loaded.name}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """The last `lookback` values of each series given (in its own units), scaled as in training."""
+        values = np.asarray(raw, dtype=np.float64)
+        values = values[None, :] if values.ndim == 1 else values
+        lookback = preprocessing["lookback"]
+        if values.ndim != 2 or values.shape[1] < lookback:
+            raise ValueError(f"give at least lookback={lookback} recent values per series "
+                             f"(got an array of shape {list(np.shape(raw))})")
+        scaled = (values[:, -lookback:] - preprocessing["offset"]) / preprocessing["scale"]
+        return torch.from_numpy(scaled.astype(np.float32))[..., None]
+
     def baselines(self, loaded: LoadedSeries, options: ElectricityOptions) -> dict[str, float]:
         return forecast_baselines(loaded, options.lookback, options.horizon)
 

@@ -258,6 +258,24 @@ class Images(Task):
     def example_input(self, options: ImagesOptions) -> torch.Tensor:
         return torch.zeros(1, 3, options.image_size, options.image_size)
 
+    def preprocessing(self, loaded: LoadedImages, options: ImagesOptions) -> dict:
+        return {"image_size": options.image_size, "class_names": loaded.class_names,
+                "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """Images (files, Pillow images or H x W (x C) uint8 arrays), resized and normalized
+        as in training."""
+        images = raw if isinstance(raw, (list, tuple)) else [raw]
+        size = preprocessing["image_size"]
+        pixels = []
+        for image in images:
+            if isinstance(image, (str, Path)):
+                pixels.append(read_image(Path(image), size))
+            else:
+                pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+                pixels.append(to_pixels(pil, size))
+        return normalize_batch(torch.from_numpy(np.stack(pixels)))
+
     def class_names(self, loaded: LoadedImages) -> list[str]:
         return loaded.class_names
 

@@ -154,13 +154,18 @@ class LoadedTweets:
 
     def token_ids(self, options: TweetsOptions) -> list[np.ndarray]:
         """Each tweet's tokens without the kinds `options` drops (cheap: one mask per trial)."""
-        dropped = (((self.kinds == "stopword") & options.remove_stopwords)
-                   | ((self.kinds == "handle") & (not options.keep_handles))
-                   | ((self.kinds == "punctuation") & (not options.keep_punctuation)))
+        dropped = np.isin(self.kinds, list(dropped_kinds(options)))
         if not dropped.any():
             return self.tokens
         keep = ~dropped
         return [tokens[keep[tokens]] for tokens in self.tokens]
+
+
+def dropped_kinds(options: TweetsOptions) -> set[str]:
+    """The kinds of token (see token_kind) that `options` leaves out of a tweet."""
+    return ({"stopword"} if options.remove_stopwords else set()) | \
+        ({"handle"} if not options.keep_handles else set()) | \
+        ({"punctuation"} if not options.keep_punctuation else set())
 
 
 def clean_text(text: str) -> str:
@@ -347,6 +352,11 @@ def fit_vocabulary(train_tokens: list[np.ndarray], n_words: int, vocab_size: int
     return lookup
 
 
+def vocabulary_lookup(loaded: LoadedTweets, tweets: list[np.ndarray], options: TweetsOptions) -> np.ndarray:
+    """The trial's vocabulary, fitted on the training split of `tweets` (token_ids(options))."""
+    return fit_vocabulary([tweets[i] for i in loaded.split["train"]], len(loaded.words), options.vocab_size)
+
+
 def encode(tweets: list[np.ndarray], lookup: np.ndarray, max_len: int) -> torch.Tensor:
     """Model ids, truncated to `max_len` and padded at the end (models read lengths from PAD)."""
     out = np.full((len(tweets), max_len), PAD_ID, dtype=np.int64)
@@ -390,8 +400,7 @@ class Tweets(Task):
 
     def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
         tweets = loaded.token_ids(options)
-        train_tweets = [tweets[i] for i in loaded.split["train"]]
-        lookup = fit_vocabulary(train_tweets, len(loaded.words), options.vocab_size)
+        lookup = vocabulary_lookup(loaded, tweets, options)
         tensors = {
             part: (encode([tweets[i] for i in rows], lookup, options.max_len),
                    torch.from_numpy(loaded.labels[rows]))
@@ -406,6 +415,23 @@ class Tweets(Task):
 
     def check(self, options: TweetsOptions) -> None:
         classes_of(options)
+
+    def preprocessing(self, loaded: LoadedTweets, options: TweetsOptions) -> dict:
+        lookup = vocabulary_lookup(loaded, loaded.token_ids(options), options)
+        kept = np.flatnonzero(lookup >= FIRST_WORD_ID)
+        return {"vocabulary": {loaded.words[i]: int(lookup[i]) for i in kept}, "max_len": options.max_len,
+                "dropped_kinds": sorted(dropped_kinds(options)), "class_names": self.class_names(loaded)}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """Texts cleaned and tokenized as in training, as model ids (unknown words: OOV)."""
+        texts = [raw] if isinstance(raw, str) else list(raw)
+        vocabulary, dropped = preprocessing["vocabulary"], set(preprocessing["dropped_kinds"])
+        max_len = preprocessing["max_len"]
+        out = np.full((len(texts), max_len), PAD_ID, dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = [vocabulary.get(token, OOV_ID) for token in tokenize(text) if token_kind(token) not in dropped]
+            out[row, :min(len(ids), max_len)] = ids[:max_len]
+        return torch.from_numpy(out)
 
     def model_inputs(self, options: TweetsOptions) -> dict:
         return fixed_model_inputs(options, len(classes_of(options)))

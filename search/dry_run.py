@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from search.data import get_task
 from search.layers import layer_table
-from search.models import count_parameters, create_model
+from search.models import count_parameters
+from search.preflight import build_and_check, check_user_code
 from search.spec import Spec
 
 
@@ -21,10 +21,8 @@ def print_dry_run(spec: Spec) -> None:
             print(f"  {key:<{width}}  {dist.describe()}")
     else:
         print("  (empty: every trial runs the base config)")
+    check_user_code(spec)  # every model the space may choose, where it is the user's code
     print(f"\n## Model {spec.model['name']!r} (base config)")
-    task = get_task(spec.task)
-    options = task.Options(**spec.data)
-    model_options = {k: v for k, v in spec.model.items() if k != "name"}
-    model = create_model(spec.model["name"], model_options, task.model_inputs(options))
-    print(layer_table(model, task.example_input(options)))
+    model, example = build_and_check(spec, spec.model["name"])
+    print(layer_table(model, example))
     print(f"\nNothing was started (dry run). {count_parameters(model):,} parameters.")

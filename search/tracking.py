@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 
 from search.dotted import flatten, unflatten
+from search.experiments import experiment_for_runs
 from search.plots import confusion_matrix_png, learning_curve_png
 from search.spec import Spec
 
@@ -37,9 +38,7 @@ class Tracker:
     def __init__(self, spec: Spec, uri: str):
         self.spec, self.uri = spec, uri
         self.client = MlflowClient(tracking_uri=uri)
-        experiment = self.client.get_experiment_by_name(spec.experiment)
-        self.experiment_id = experiment.experiment_id if experiment else \
-            self.client.create_experiment(spec.experiment, tags={"search.task": spec.task})
+        self.experiment_id = experiment_for_runs(self.client, spec.experiment, {"search.task": spec.task})
         self.run_id: str | None = None
 
     def start_search(self, spec_text: str, params: dict[str, Any], tags: dict[str, str]) -> str:

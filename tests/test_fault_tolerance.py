@@ -12,8 +12,11 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.api import check_same_as_started
 from search.errors import SpecError
+from search.resume import ResumeRecord, write_record
 from search.run import main
+from search.spec import apply_overrides, read_yaml
 from search.stale_checkpoints import newest_complete_checkpoint
 from search.storage import check_storage_reaches_every_node
 from search.trainable import CHECKPOINT_FILE
@@ -129,10 +132,39 @@ def test_the_newest_complete_checkpoint_is_found(tmp_path):
     assert newest_complete_checkpoint(fs, str(tmp_path / "no_such_trial")) is None
 
 
-def test_resume_refuses_changes_and_unknown_folders(workdir, capsys):
+def interrupted_search(workdir, overrides=()) -> tuple:
+    """The state a killed search leaves: its record beside Ray Tune's folder, and its MLflow
+    search run still RUNNING (what resume reads before Ray starts)."""
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    raw = apply_overrides(read_yaml(write_space(workdir, TINY)), [*overrides, f"tracking.uri={uri}"], "space.yaml")
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("tiny"), tags={"search.role": "search"})
+    record = ResumeRecord(run.info.run_id, uri, "tiny", "tiny-20260101-000000", False, raw)
+    write_record(str(workdir / "ray_results" / record.run_name), record)
+    return uri, record
+
+
+def test_resume_accepts_the_original_command_and_refuses_changes(workdir, capsys):
+    uri, record = interrupted_search(workdir, ["train.epochs=4"])
+    path = str(workdir / "space.yaml")
+    capsys.readouterr()  # MLflow's lines while it made the store
+    # The command re-typed: the same values are accepted (as settings, not as text).
+    check_same_as_started(record, ["train.epochs=4", "search.num_samples=6", f"tracking.uri={uri}"], False)
+    check_same_as_started(record, ["train.lr=3.0e-3", "search.storage=ray_results"], False)
+    for args, expected in [
+        (["--set", "train.epochs=2"], "--resume: train.epochs was 4 when the search started, 2 now"),
+        (["--num-samples", "7"], "search.num_samples was 6 when the search started, 7 now"),
+        (["--tracking-uri", f"sqlite:///{workdir}/other.db"], "tracking.uri was"),
+        (["--smoke"], "--smoke: the search was started without --smoke"),
+        (["--dry-run"], "it takes no --dry-run"),
+    ]:
+        assert main([path, "--resume", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
+
+
+def test_resume_refuses_unknown_folders(workdir, capsys):
     path = write_space(workdir, TINY)
-    assert main([str(path), "--resume", "--set", "train.epochs=2"]) == 2
-    assert "--resume continues a search as it was started" in capsys.readouterr().err
     assert main([str(path), "--resume", str(workdir)]) == 2
     assert "is not the folder of a search" in capsys.readouterr().err
     assert main([str(path), "--resume"]) == 2

@@ -44,6 +44,7 @@ from search.compare.tables import (
     trials_table,
 )
 from search.errors import SpecError
+from search.experiments import experiment_for_runs
 from search.summary import format_float_table
 from search.tracking import log_params
 
@@ -202,8 +203,7 @@ def folder_names(searches: list[SearchRecord]) -> list[str]:
 # --- the comparison run in MLflow ------------------------------------------------------------
 def log_comparison(client, searches: list[SearchRecord], out: Path, written: list[str], args) -> str:
     """A run in its own experiment, so a comparison is kept and browsable like a search."""
-    experiment = client.get_experiment_by_name(COMPARISON_EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(COMPARISON_EXPERIMENT)
+    experiment_id = experiment_for_runs(client, COMPARISON_EXPERIMENT)
     compared = [s for s in searches if s.run is not None]
     run = client.create_run(experiment_id, run_name=f"comparison {time.strftime('%Y-%m-%d %H:%M:%S')}",
                             tags={ROLE: "comparison",
