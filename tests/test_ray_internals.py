@@ -7,6 +7,8 @@ bookkeeping Tune restores from its saved state, fed as Tune feeds it.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ray import tune
 from ray.tune.experiment.trial import Trial
@@ -20,6 +22,7 @@ from search.ray_internals import (
 )
 from search.stale_checkpoints import is_complete, repair
 from search.trainable import CHECKPOINT_FILE
+from tests.helpers import REPO
 
 
 def training_result(checkpoint: tune.Checkpoint, metrics: dict):
@@ -89,3 +92,17 @@ def test_the_quieted_logger_is_still_rays():
 
     assert importlib.util.find_spec(CHECKPOINT_STORAGE_LOGGER) is not None, CHECKPOINT_STORAGE_LOGGER
 
+
+def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    text = (REPO / "pyproject.toml").read_text()
+    pinned = [Requirement(r) for r in re.findall(r'^\s*"((?:ray|mlflow|optuna)\b[^"]*)"', text, flags=re.MULTILINE)]
+    assert sorted(r.name for r in pinned) == ["mlflow", "optuna", "ray"]
+    for requirement in pinned:
+        installed = version(requirement.name)
+        assert requirement.specifier.contains(installed), (
+            f"{requirement.name} {installed} is installed, pyproject.toml pins {requirement}: "
+            "README's 'Moving to a new Ray, MLflow or Optuna' says how to move a pin")
