@@ -13,7 +13,8 @@ from tests.helpers import REPO
 
 def documented_names() -> set[str]:
     """What README's "Results in MLflow" section writes in backticks, as names: `a=b`
-    gives a and b, `best_checkpoint/` gives best_checkpoint, `space.<key>` gives space."""
+    gives a and b, `best_checkpoint/` gives best_checkpoint; `space.<key>` and `baseline_*`
+    name families of names, and give their prefixes space. and baseline_."""
     text = (REPO / "README.md").read_text()
     section = text[text.index("## Results in MLflow"):]
     section = section[:section.index("\n## ", 1)]
@@ -21,8 +22,7 @@ def documented_names() -> set[str]:
     names = set()
     for token in re.findall(r"`([^`]+)`", section):
         for part in token.split("="):
-            names.add(part.strip().rstrip("/").removesuffix("<key>").removesuffix("<experiment>")
-                      .removesuffix("*"))
+            names.add(re.sub(r"(<[^<>]*>|\*)$", "", part.strip().rstrip("/")))
     return names
 
 
