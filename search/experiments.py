@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from mlflow.tracking import MlflowClient
 
-KIND_TAG, TRAINING = "mlflow.experimentKind", "custom_model_development"
+from search.record import EXPERIMENT_KIND as KIND_TAG
+from search.record import TRAINING_EXPERIMENT as TRAINING
 
 
 def experiment_for_runs(client: MlflowClient, name: str, tags: dict[str, str] | None = None) -> str:

@@ -24,11 +24,11 @@ import torch
 
 from search.evaluate import Evaluation
 from search.preflight import user_import_paths
+from search.record import BEST_MODEL as MODEL_NAME
+from search.record import PREPROCESSING as PREPROCESSING_FILE
 from search.spec import Spec
 from search.user_code import shipped_paths
 
-MODEL_NAME = "best_model"
-PREPROCESSING_FILE = "preprocessing.json"
 EXAMPLES = 5  # test inputs in the input example
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,26 @@ from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.model_export import log_best_model
 from search.preflight import check_user_code, user_import_paths
+from search.record import (
+    BEST_PREFIX,
+    BEST_SELECTION_VALUE,
+    BEST_TRIAL_ID,
+    CONFUSION_TEST,
+    MODEL_NAME_PARAM,
+    RAY_EXPERIMENT_DIR,
+    RAY_RUN_NAME,
+    SEARCH_WALL_TIME,
+    SETTINGS_PREFIX,
+    SMOKE_PARAM,
+    SPACE_PREFIX,
+    SPEC_RESOLVED,
+    TASK_PARAM,
+    TRIALS_CSV,
+    TRIALS_FAILED,
+    TRIALS_MD,
+    Status,
+    space_param,
+)
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
@@ -28,9 +48,9 @@ from search.user_code import shipped_paths
 
 def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
     """The search run's params: the settings of the search itself and its dimensions."""
-    params = {"task": spec.task, "model.name": spec.model["name"], "smoke": smoke}
-    params.update({f"search.{k}": v for k, v in flatten(spec.search.model_dump()).items()})
-    params.update({f"space.{k}": d.describe() for k, d in spec.space.items()})
+    params = {TASK_PARAM: spec.task, MODEL_NAME_PARAM: spec.model["name"], SMOKE_PARAM: smoke}
+    params.update({f"{SETTINGS_PREFIX}{k}": v for k, v in flatten(spec.search.model_dump()).items()})
+    params.update({f"{SPACE_PREFIX}{k}": space_param(d.kind, d.args) for k, d in spec.space.items()})
     return params
 
 
@@ -81,24 +101,26 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
             previous: ResumeRecord | None, experiment_dir: str | None, started: float) -> SearchResult:
     from search.tuner import build_tuner, restore_tuner
 
-    tracker = Tracker(spec, tracking_uri)
-    logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
     if previous is None:
+        tracker = Tracker(spec, tracking_uri)
         run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir = f"{storage.rstrip('/')}/{run_name}"
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
-                             {"ray.run_name": run_name, "ray.experiment_dir": experiment_dir})
+                             {RAY_RUN_NAME: run_name, RAY_EXPERIMENT_DIR: experiment_dir})
+        logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         # Beside the file as written: every default filled in and --set / --smoke applied.
-        tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False),
-                                "spec_resolved.yaml")
+        tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False), SPEC_RESOLVED)
         write_record(experiment_dir, ResumeRecord(tracker.run_id, tracking_uri, spec.experiment,
                                                   run_name, smoke, raw))
         tuner = build_tuner(spec, loaded, run_name, [logger])
     else:
-        tracker.reopen_search(previous.search_run_id)
+        tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id)
+        logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+        tuner = restore_tuner(spec, loaded, experiment_dir, logger)  # refused before MLflow changes
+        tracker.reopen_search()
         logger.adopt_existing_runs()
-        print(f"[search] resuming {experiment_dir}: {len(logger.status)} trials already ended", flush=True)
-        tuner = restore_tuner(spec, loaded, experiment_dir, [logger])
+        ended = len(logger.trials) - logger.count(None)
+        print(f"[search] resuming {experiment_dir}: {ended} trials already ended", flush=True)
 
     try:
         results = tuner.fit()
@@ -111,7 +133,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
         logger.end_unfinished()
         result.trials = _log_summary(tracker, spec, logger)
         tracker.end_search("KILLED")
-        print_interrupted(spec, sum(s != "interrupted" for s in logger.status.values()), experiment_dir)
+        print_interrupted(spec, len(logger.trials) - logger.count(Status.INTERRUPTED), experiment_dir)
         return result
 
     evaluation = evaluate_best(spec, task, loaded, results)
@@ -126,8 +148,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
     if exported.warning:
         print(f"[search] warning: {exported.warning}", file=sys.stderr)
     wall = time.perf_counter() - started
-    tracker.log_metrics({"search_wall_time_s": wall,
-                         "trials_failed": sum(s == "failed" for s in logger.status.values())})
+    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: logger.count(Status.FAILED)})
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir)
     result.status = "finished"
@@ -151,17 +172,17 @@ def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord
 
 def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger):
     table = trials_table(spec, logger)
-    tracker.client.log_text(tracker.run_id, table.to_csv(index=False), "trials.csv")
-    tracker.client.log_text(tracker.run_id, to_markdown(table), "trials.md")
+    tracker.client.log_text(tracker.run_id, table.to_csv(index=False), TRIALS_CSV)
+    tracker.client.log_text(tracker.run_id, to_markdown(table), TRIALS_MD)
     return table
 
 
 def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
     log_params(tracker.client, tracker.run_id,
-               {"best.trial_id": evaluation.trial_id,
-                **{f"best.{k}": v for k, v in flatten(evaluation.config).items()}})
+               {BEST_TRIAL_ID: evaluation.trial_id,
+                **{f"{BEST_PREFIX}{k}": v for k, v in flatten(evaluation.config).items()}})
     tracker.log_metrics({**evaluation.test, **evaluation.baselines,
-                         "best_selection_value": evaluation.selection_value})
+                         BEST_SELECTION_VALUE: evaluation.selection_value})
     if evaluation.test_confusion and evaluation.class_names:
         tracker.log_confusion(evaluation.test_confusion, evaluation.class_names,
-                              f"best trial {evaluation.trial_id}: test", "confusion_matrix_test")
+                              f"best trial {evaluation.trial_id}: test", CONFUSION_TEST)

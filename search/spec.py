@@ -16,12 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from search.errors import SpecError
+from search.record import EPOCH_METRICS
 
-# Metrics every trial reports each epoch, by task kind (the names the comparison reads).
-EPOCH_METRICS = {
-    "regression": ("train_loss", "val_loss", "val_mae", "val_rmse"),
-    "classification": ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1"),
-}
 SEARCHABLE_SECTIONS = ("data", "model", "train")
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from search.record import ROLE, Role
+
 REPO = Path(__file__).resolve().parent.parent
 SPACES = REPO / "spaces"
 
@@ -24,8 +26,8 @@ def search_and_trial_runs(client, experiment: str) -> tuple[list, list]:
     if found is None:
         return [], []
     runs = client.search_runs([found.experiment_id], max_results=1000)
-    return ([r for r in runs if r.data.tags.get("search.role") == "search"],
-            [r for r in runs if r.data.tags.get("search.role") == "trial"])
+    return ([r for r in runs if r.data.tags.get(ROLE) == Role.SEARCH],
+            [r for r in runs if r.data.tags.get(ROLE) == Role.TRIAL])
 
 
 # A user's own CSVs, with column names that are not the built-in files' ones.
