@@ -167,8 +167,14 @@ def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir
     assert len(pd.read_csv(out / "rnn_units" / "trials.csv")) == 2
     assert client.get_experiment_by_name("comparisons") is not None
 
-    # The runs page (MLflow 3.17 opens an experiment on its GenAI overview, so go to /runs).
-    browser.get(f"{mlflow_server}/#/experiments/{experiment.experiment_id}/runs")
+    # The best model, logged through the server and registered there under the experiment's name.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    [version] = client.search_model_versions("name = 'rnn_units'")
+    assert version.run_id == search.info.run_id
+
+    # The experiment's own page: its kind tag makes MLflow 3's UI open it on the training runs
+    # (without the tag it opened on the GenAI overview, which has nothing of ours).
+    browser.get(f"{mlflow_server}/#/experiments/{experiment.experiment_id}")
     wait = WebDriverWait(browser, PAGE_LOAD_S)
     search_name = search.info.run_name
     row = wait.until(lambda page: page.find_element(
