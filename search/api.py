@@ -45,6 +45,12 @@ class SearchResult:
     baselines: dict[str, float] = field(default_factory=dict)
     model_uri: str | None = None  # runs:/<search run id>/best_model
     registered_model: str | None = None  # models:/<name>/<version>, where the store has a registry
+    # With search.reevaluate: a row per re-evaluated trial (trial, seeds, values, mean, std,
+    # winner), the winner, and the figures logged on the search run (reeval_<metric>_mean,
+    # test_<m>_mean, ...). model_uri is then the winner's best seed.
+    reevaluation: pd.DataFrame | None = None
+    reeval_winner_trial_id: str | None = None
+    reeval_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:

@@ -7,17 +7,19 @@ import sys
 import pandas as pd
 
 from search.evaluate import Evaluation
+from search.reevaluate import Reevaluation
 from search.spec import Spec
-from search.summary import format_float_table
+from search.summary import display_table, format_float_table, mean_std, plus_minus
 from search.tracking import Tracker
+from search.yardsticks import against_yardsticks, headline_metric
 
 
 def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: Evaluation, wall: float,
-                 experiment_dir: str) -> None:
+                 experiment_dir: str, reevaluation: Reevaluation | None = None) -> None:
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     print(f"\n[search] {spec.name}: {len(table)} trials in {wall:.0f} s "
           f"({', '.join(f'{n} {s}' for s, n in counts.items())})\n")
-    print(format_float_table(table))
+    print(format_float_table(display_table(table)))
     print(f"\nBest trial {evaluation.trial_id} ({spec.search.metric} {evaluation.selection_value:.6g}):")
     for key in spec.space:
         section, _, option = key.partition(".")
@@ -25,10 +27,20 @@ def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: 
     print("\nTest split (best trial, evaluated once):")
     for key, value in evaluation.test.items():
         print(f"  {key:<16} {value:.6g}")
+    headline = headline_metric(spec.kind)
+    ours, what = evaluation.test.get(headline), "best trial"
+    if reevaluation is not None:
+        print_reevaluation(reevaluation)
+        if reevaluation.test.get(headline):
+            ours = mean_std(reevaluation.test[headline])[0]
+            what = f"mean of the winner's {len(reevaluation.test[headline])} seeds"
     if evaluation.baselines:
         print("Yardsticks on the same test split:")
         for key, value in evaluation.baselines.items():
             print(f"  {key:<34} {value:.6g}")
+        line = against_yardsticks(headline, ours, evaluation.baselines, what)
+        if line:
+            print(f"Against the yardsticks, {line}")
     uri = tracker.uri
     print(f"\nMLflow: experiment {spec.experiment!r}, search run {tracker.run_id}")
     if uri.startswith(("http://", "https://")):
@@ -37,6 +49,28 @@ def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: 
         print(f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
         print(f"  then open {tracker.runs_url()}")
     print(f"Ray Tune results: {experiment_dir}")
+
+
+def print_reevaluation(reevaluation: Reevaluation) -> None:
+    seeds = max((len(found) for found in reevaluation.seeds.values()), default=0)
+    print(f"\nRe-evaluated: the top {len(reevaluation.ranked)} by {reevaluation.metric}, each trained again "
+          f"from scratch on {seeds} fresh seeds ({reevaluation.metric}: mean ± std of each seed's best epoch):")
+    for trial_id in reevaluation.ranked:
+        mean, std = reevaluation.mean_std(trial_id)
+        mark = "  <- winner" if trial_id == reevaluation.winner else ""
+        print(f"  {trial_id:<12} {plus_minus(mean, std):<24} seeds {[s.seed for s in reevaluation.seeds[trial_id]]}"
+              f"{mark}")
+    if reevaluation.winner is None:
+        print("No configuration produced a value on its seeds: nothing re-evaluated to report.")
+        return
+    if reevaluation.changed_winner:
+        print(f"The re-run changed the winner: {reevaluation.winner} (the search's best was {reevaluation.ranked[0]}).")
+    else:
+        print(f"The re-run confirmed the search's best, {reevaluation.winner}.")
+    count = len(next(iter(reevaluation.test.values()), []))
+    print(f"Test split (winner {reevaluation.winner}, its {count} seeds, mean ± std):")
+    for key, values in reevaluation.test.items():
+        print(f"  {key:<16} {plus_minus(*mean_std(values))}")
 
 
 def print_no_result(spec: Spec, table: pd.DataFrame) -> None:

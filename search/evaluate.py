@@ -30,6 +30,13 @@ class Evaluation:
     trial: Trial | None = None  # the best trial at its best checkpoint (its model, its splits)
 
 
+def trial_at_checkpoint(task: Task, loaded: Any, config: dict[str, Any], folder: str) -> Trial:
+    """A trial's model with the weights (and state) of the checkpoint in `folder`."""
+    trial = Trial(task, task.splits(loaded, task.Options(**config["data"])), config)
+    trial.state.load_state_dict(torch.load(os.path.join(folder, CHECKPOINT_FILE), weights_only=False))
+    return trial
+
+
 def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | None:
     """None when no trial produced a finite value of the search metric."""
     metric, mode = spec.search.metric, spec.search.mode
@@ -42,9 +49,8 @@ def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | 
         return None
     config = best.config
     options = task.Options(**config["data"])
-    trial = Trial(task, task.splits(loaded, options), config)
     with checkpoint.as_directory() as folder:
-        trial.state.load_state_dict(torch.load(os.path.join(folder, CHECKPOINT_FILE), weights_only=False))
+        trial = trial_at_checkpoint(task, loaded, config, folder)
     scores = trial.score("test")
     confusion = scores.pop("test_confusion", None)
     history = best.metrics_dataframe

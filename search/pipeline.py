@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import Any
@@ -38,10 +37,13 @@ from search.record import (
     Status,
     space_param,
 )
+from search.reevaluate import Reevaluation, reevaluate, trial_table_columns, winner_params
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
+from search.schedulers import nothing_to_compare
+from search.space import expected_trials
 from search.spec import Spec, validate_spec
 from search.storage import check_storage_reaches_every_node, resolve_storage
-from search.summary import to_markdown, trials_table
+from search.summary import display_table, to_markdown, trials_table
 from search.tracking import Tracker, TrialLogger, log_params
 from search.user_code import shipped_paths
 
@@ -52,15 +54,6 @@ def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
     params.update({f"{SETTINGS_PREFIX}{k}": v for k, v in flatten(spec.search.model_dump()).items()})
     params.update({f"{SPACE_PREFIX}{k}": space_param(d.kind, d.args) for k, d in spec.space.items()})
     return params
-
-
-def expected_trials(spec: Spec) -> int:
-    """How many trials the whole search makes (grid dimensions multiply the samples)."""
-    if spec.search.algorithm == "optuna":
-        return spec.search.num_samples
-    grid = [len(d.args) for d in spec.space.values()
-            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
-    return spec.search.num_samples * math.prod(grid)
 
 
 def start_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None = None) -> SearchResult:
@@ -86,6 +79,9 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     started = time.perf_counter()
     loaded = task.load(task.Options(**spec.data), smoke=smoke)  # bad data stops here: no Ray, no MLflow
     print(f"[search] {spec.name}: task {spec.task}, {task.describe(loaded)}", flush=True)
+    idle = nothing_to_compare(spec, expected_trials(spec))
+    if idle:
+        print(f"[search] warning: {idle}", file=sys.stderr, flush=True)
     tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
     py_modules = shipped_paths(user_import_paths(spec))
     nodes, ray_started = start_ray_and_tracking(address, tracking_uri, py_modules)
@@ -137,25 +133,40 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
         return result
 
     evaluation = evaluate_best(spec, task, loaded, results)
-    result.trials = _log_summary(tracker, spec, logger)
     if evaluation is None:
+        result.trials = _log_summary(tracker, spec, logger)
         tracker.end_search("FAILED")
         print_no_result(spec, result.trials)
         result.status = "no_result"
         return result
     _log_evaluation(tracker, evaluation)
-    exported = log_best_model(tracker, spec, task, loaded, evaluation)
+    reevaluation = None
+    if spec.search.reevaluate is not None:
+        reevaluation = reevaluate(spec, task, loaded, tracker, logger, experiment_dir)
+        if reevaluation is None:  # interrupted: the trials are done, the re-evaluation resumes
+            result.trials = _log_summary(tracker, spec, logger)
+            tracker.end_search("KILLED")
+            print_interrupted(spec, len(logger.trials), experiment_dir)
+            return result
+        _log_reevaluation(tracker, reevaluation)
+    result.trials = _log_summary(tracker, spec, logger, reevaluation)
+    exported_evaluation = reevaluation.exported if reevaluation and reevaluation.exported else evaluation
+    exported = log_best_model(tracker, spec, task, loaded, exported_evaluation)
     if exported.warning:
         print(f"[search] warning: {exported.warning}", file=sys.stderr)
     wall = time.perf_counter() - started
     tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: logger.count(Status.FAILED)})
     tracker.end_search("FINISHED")
-    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir)
+    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
     result.status = "finished"
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
     result.best_config = flatten(evaluation.config)
     result.test_metrics, result.baselines = dict(evaluation.test), dict(evaluation.baselines)
     result.model_uri, result.registered_model = exported.model_uri, exported.registered
+    if reevaluation is not None:
+        result.reevaluation = reevaluation.table()
+        result.reeval_winner_trial_id = reevaluation.winner
+        result.reeval_metrics = reevaluation.search_run_metrics()
     return result
 
 
@@ -170,10 +181,10 @@ def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord
     return experiment_dir, record
 
 
-def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger):
-    table = trials_table(spec, logger)
+def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation: Reevaluation | None = None):
+    table = trials_table(spec, logger, trial_table_columns(reevaluation))
     tracker.client.log_text(tracker.run_id, table.to_csv(index=False), TRIALS_CSV)
-    tracker.client.log_text(tracker.run_id, to_markdown(table), TRIALS_MD)
+    tracker.client.log_text(tracker.run_id, to_markdown(display_table(table)), TRIALS_MD)
     return table
 
 
@@ -186,3 +197,9 @@ def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
     if evaluation.test_confusion and evaluation.class_names:
         tracker.log_confusion(evaluation.test_confusion, evaluation.class_names,
                               f"best trial {evaluation.trial_id}: test", CONFUSION_TEST)
+
+
+def _log_reevaluation(tracker: Tracker, reevaluation: Reevaluation) -> None:
+    log_params(tracker.client, tracker.run_id, winner_params(reevaluation))
+    tracker.log_metrics(reevaluation.search_run_metrics())
+

@@ -65,3 +65,22 @@ def continue_from(trial, checkpoint: ray.tune.Checkpoint) -> None:
         raise ValueError(f"trial {trial.trial_id} has no checkpoint to replace")
     _existing(latest, "checkpoint")
     latest.checkpoint = checkpoint
+
+
+def use_one_bracket_shape(scheduler, halvings: int, first_rung: int, trials_per_bracket: int) -> None:
+    """Makes every bracket of Ray's HyperBand scheduler the same: `halvings` rungs, the first
+    at epoch `first_rung`, `trials_per_bracket` trials.
+
+    HyperBand derives its brackets from max_t and the reduction factor alone: their sizes
+    (up to reduction_factor ** halvings trials), a first rung near epoch 1 whatever the
+    grace period, and a cycle through less aggressive brackets, down to one that trains
+    every trial in full. For a search of a dozen trials that is the wrong shape, and Tune
+    has no parameter for it: its scheduler reads these three attributes when it opens a
+    bracket (HyperBandScheduler.__init__ sets them; HyperBandForBOHB.on_trial_add reads
+    them, skipping a bracket whose first rung is 0).
+    """
+    for name in ("_s_max_1", "_get_r0", "_get_n0"):
+        _existing(scheduler, name)
+    scheduler._s_max_1 = halvings + 1
+    scheduler._get_r0 = lambda s: first_rung if s == halvings else 0
+    scheduler._get_n0 = lambda s: trials_per_bracket

@@ -23,6 +23,7 @@ TRIAL_ID = "trial_id"  # a trial run's Ray trial id (also its run name)
 RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the Ray Tune result folder
 RAY_NODE_ID, DEVICE = "ray.node_id", "device"  # where a trial ran
 COMPARED = "search.compared"  # a comparison run's experiments
+CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose config it trains again
 
 
 class Role:
@@ -30,6 +31,7 @@ class Role:
 
     SEARCH = "search"
     TRIAL = "trial"
+    REEVALUATION = "reevaluation"  # a top configuration trained again on a fresh seed, after the search
     COMPARISON = "comparison"
 
 
@@ -40,23 +42,35 @@ class Status:
     FINISHED = "finished"  # all epochs
     EARLY_STOPPED = "early_stopped"  # patience on val_loss
     ASHA_STOPPED = "asha_stopped"  # ASHA cut it at a rung
+    # Successive halving: waiting at a rung for the rest of its bracket; running again past
+    # a rung it was paused at; cut at the rung of epoch <n> (a family: stopped_at_rung_2, ...).
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    STOPPED_AT_RUNG = "stopped_at_rung_"
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # the search stopped under it; a resume continues it
+
+    @staticmethod
+    def stopped_at_rung(epoch: int) -> str:
+        return f"{Status.STOPPED_AT_RUNG}{epoch}"
 
 
 # The one place that sorts statuses: a new status is added to one of these sets.
 # Completed: the trial ran to an end the search ranked (counted by the comparison, fANOVA).
 COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED})
+COMPLETED_FAMILIES = (Status.STOPPED_AT_RUNG,)  # prefixes of completed statuses
 # Ended: the trial will not run again, so a resumed search leaves its run as it is.
 ENDED = COMPLETED | {Status.FAILED}
+# Live: the trial's run goes on (RUNNING in MLflow); a search interrupted under it marks it interrupted.
+LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
 
 
 def is_completed(status: str | None) -> bool:
-    return status in COMPLETED
+    return status in COMPLETED or (isinstance(status, str) and status.startswith(COMPLETED_FAMILIES))
 
 
 def has_ended(status: str | None) -> bool:
-    return status in ENDED
+    return status in ENDED or is_completed(status)
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -79,6 +93,22 @@ BASELINE_PREFIX = "baseline_"  # yardsticks on the same test split
 BEST_SELECTION_VALUE = "best_selection_value"
 SEARCH_WALL_TIME = "search_wall_time_s"
 TRIALS_FAILED = "trials_failed"
+# After a search with search.reevaluate, on the search run: reeval_<metric>_mean and _std (the
+# winner's search metric over its seeds), test_<m>_mean and _std (the winner's seeds on the
+# test split), whether the winner differs from the search's best (1 or 0), and, a param, the
+# winner's trial id.
+REEVAL_PREFIX = "reeval_"
+REEVAL_WINNER_CHANGED = "reeval_winner_changed"
+REEVAL_WINNER_TRIAL_ID = "reeval_winner_trial_id"
+
+
+def mean_and_std(name: str) -> tuple[str, str]:
+    """The names of a figure's mean and standard deviation over re-evaluation seeds."""
+    return f"{name}_mean", f"{name}_std"
+
+
+def reeval_metric(metric: str) -> str:
+    return f"{REEVAL_PREFIX}{metric}"
 
 # --- params -----------------------------------------------------------------------------------
 # A search run's: the search's own settings (search.metric, search.mode, ...) and what it ran.
@@ -165,8 +195,9 @@ def all_runs(client, experiment_ids: list[str], filter_string: str, order_by: li
             return runs
 
 
-def trial_runs_filter(search_run_id: str) -> str:
-    return f"tags.`{PARENT}` = '{search_run_id}' and tags.`{ROLE}` = '{Role.TRIAL}'"
+def trial_runs_filter(search_run_id: str, role: str = Role.TRIAL) -> str:
+    """A search run's nested runs of one role: its trials, or its re-evaluation runs."""
+    return f"tags.`{PARENT}` = '{search_run_id}' and tags.`{ROLE}` = '{role}'"
 
 
 def metric_history(client, run_id: str, metric: str) -> list[tuple[int, float]]:

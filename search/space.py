@@ -6,6 +6,7 @@ Optuna distributions itself, and the grid/random variant generator samples them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ray import tune
@@ -37,3 +38,12 @@ def param_space(spec: Spec) -> dict[str, Any]:
         section, _, option = key.partition(".")
         config[section][option] = to_tune_domain(dist, spec.search.algorithm)
     return config
+
+
+def expected_trials(spec: Spec) -> int:
+    """How many trials the whole search makes (grid dimensions multiply the samples)."""
+    if spec.search.algorithm == "optuna":
+        return spec.search.num_samples
+    grid = [len(d.args) for d in spec.space.values()
+            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
+    return spec.search.num_samples * math.prod(grid)

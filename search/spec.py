@@ -40,9 +40,19 @@ class TrainSettings(Strict):
 
 
 class SchedulerSettings(Strict):
-    name: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(1, ge=1)
-    reduction_factor: float = Field(2, gt=1)
+    # asha: asynchronous successive halving (each trial judged at a rung against those that
+    # reached it before). successive_halving: synchronous; a trial waits (paused) at each rung
+    # until its bracket has reached it, so few trials at once still compare whole rungs.
+    name: Literal["asha", "successive_halving", "none"] = "asha"
+    grace_period: int = Field(1, ge=1)  # the first rung, in epochs
+    reduction_factor: float = Field(2, gt=1)  # 1/reduction_factor of a rung goes on
+
+
+class ReevaluateSettings(Strict):
+    """After the search: the top_k configurations trained again on `seeds` fresh seeds each."""
+
+    top_k: int = Field(3, ge=1)
+    seeds: int = Field(3, ge=2)  # a mean and a spread need two
 
 
 class ResourceSettings(Strict):
@@ -64,6 +74,7 @@ class SearchSettings(Strict):
     max_concurrent: int = Field(2, ge=1)
     seed: int = 0  # the searcher's seed (Optuna's TPE, random sampling)
     scheduler: SchedulerSettings = SchedulerSettings()
+    reevaluate: Optional[ReevaluateSettings] = None  # null = off
     resources: ResourceSettings = ResourceSettings()
     storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
     max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
@@ -302,9 +313,17 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
     if spec.search.metric not in allowed_metrics:
         raise fail(f"search.metric: {spec.search.metric!r} is not reported by a {task.kind} task; "
                    f"allowed: {', '.join(allowed_metrics)}")
-    if spec.search.scheduler.name == "asha" and spec.search.scheduler.grace_period > spec.train.epochs:
-        raise fail(f"search.scheduler.grace_period: {spec.search.scheduler.grace_period} is above "
-                   f"train.epochs {spec.train.epochs} (ASHA's max_t)")
+    scheduler = spec.search.scheduler
+    if scheduler.name != "none" and scheduler.grace_period > spec.train.epochs:
+        raise fail(f"search.scheduler.grace_period: {scheduler.grace_period} is above "
+                   f"train.epochs {spec.train.epochs} (the scheduler's max_t)")
+    if scheduler.name == "successive_halving":
+        if scheduler.reduction_factor != int(scheduler.reduction_factor):
+            raise fail(f"search.scheduler.reduction_factor: successive_halving takes a whole number "
+                       f"(got {scheduler.reduction_factor})")
+        if spec.search.algorithm != "optuna":
+            raise fail(f"search.scheduler.name: successive_halving needs search.algorithm optuna (got "
+                       f"{spec.search.algorithm}): Ray's variant generator cannot be told of paused trials")
     for key, dist in spec.space.items():
         _check_dimension(spec, task, key, dist, fail)
     if spec.search.algorithm == "grid":

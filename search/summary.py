@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
+from search import record
 from search.dotted import sampled_values
 from search.record import Status
 from search.spec import Spec
 
 
-def trials_table(spec: Spec, logger) -> pd.DataFrame:
+def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None) -> pd.DataFrame:
+    """`extra`: more columns by trial id (the re-evaluation's mean and std over seeds)."""
     rows = []
     for trial_id, trial in logger.trials.items():
         last = trial.history[-1] if trial.history else {}
@@ -17,6 +21,7 @@ def trials_table(spec: Spec, logger) -> pd.DataFrame:
                "epochs": last.get("epoch", 0), "status": trial.status or Status.RUNNING,
                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
                f"best_{spec.search.metric}": (trial.best or {}).get(spec.search.metric)}
+        row.update((extra or {}).get(trial_id, {}))
         if trial.error is not None:
             row["error"] = trial.error
         rows.append(row)
@@ -27,12 +32,12 @@ def trials_table(spec: Spec, logger) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
+def to_markdown(table: pd.DataFrame, digits: int = 6) -> str:
     """A GitHub-style Markdown table (pandas needs the optional tabulate package for this)."""
     def cell(value) -> str:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return ""
-        return f"{value:.6g}" if isinstance(value, float) else str(value)
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
@@ -40,7 +45,33 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
-def format_float_table(table: pd.DataFrame) -> str:
+def format_float_table(table: pd.DataFrame, digits: int = 6) -> str:
     with pd.option_context("display.max_columns", None, "display.width", 200,
-                           "display.float_format", "{:.6g}".format):
+                           "display.float_format", f"{{:.{digits}g}}".format):
         return table.to_string(index=False)
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1): the spread of a figure over seeds."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def plus_minus(mean: float | None, std: float | None, digits: int = 4) -> str:
+    """"0.8012 ± 0.0031": a figure over seeds."""
+    if not record.is_number(mean):
+        return ""
+    return f"{mean:.{digits}g} ± {std:.{digits}g}" if record.is_number(std) else f"{mean:.{digits}g}"
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for reading: each <name>_mean, <name>_std pair as one "mean ± std" column <name>."""
+    shown = table.copy()
+    for column in list(shown.columns):
+        name = column.removesuffix("_mean")
+        if column.endswith("_mean") and f"{name}_std" in shown:
+            shown.insert(shown.columns.get_loc(column), name,
+                         [plus_minus(m, s) for m, s in zip(shown[column], shown[f"{name}_std"])])
+            shown = shown.drop(columns=[column, f"{name}_std"])
+    return shown

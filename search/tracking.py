@@ -18,6 +18,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
+from ray.tune.experiment import Trial
 
 from search import record
 from search.dotted import flatten, unflatten
@@ -94,12 +95,12 @@ class TrialRun:
     node: str | None = None  # the Ray node it last reported from
 
 
-# The trial loggers of this driver, by search run id (see TrialLogger.__reduce__).
-_LOGGERS: weakref.WeakValueDictionary[str, TrialLogger] = weakref.WeakValueDictionary()
+# The trial loggers of this driver, by search run id and role (see TrialLogger.__reduce__).
+_LOGGERS: weakref.WeakValueDictionary[tuple[str, str], TrialLogger] = weakref.WeakValueDictionary()
 
 
-def _logger_of_search_run(search_run_id: str) -> TrialLogger:
-    logger = _LOGGERS.get(search_run_id)
+def _logger_of_search_run(search_run_id: str, role: str = Role.TRIAL) -> TrialLogger:
+    logger = _LOGGERS.get((search_run_id, role))
     if logger is None:
         raise SpecError(f"the MLflow trial logger of search run {search_run_id} runs only in the driver of "
                         "that search (not in a Ray Client session, nor in a Tune experiment restored by hand); "
@@ -117,6 +118,8 @@ class TrialLogger(tune.Callback):
     those again. MLflow is the record; the logger reads it back.
     """
 
+    role = Role.TRIAL  # the ROLE tag of the runs it makes
+
     def __init__(self, tracker: Tracker, spec: Spec, class_names: list[str] | None = None):
         self.tracker, self.client, self.spec = tracker, tracker.client, spec
         self.class_names = class_names
@@ -126,7 +129,7 @@ class TrialLogger(tune.Callback):
         self.unfinished: list[str] = []
         self.trials_created = 0
         self.restored_by_tune = False  # set when a restored Tuner resolved to this logger
-        _LOGGERS[tracker.run_id] = self
+        _LOGGERS[(tracker.run_id, self.role)] = self
 
     def __reduce__(self):
         # Tune pickles a run's callbacks into its experiment folder, and Tuner.restore hands
@@ -134,11 +137,12 @@ class TrialLogger(tune.Callback):
         # (ray-project/ray#41364). So the logger pickles as its search run's id, and a restored
         # Tuner gets the live logger this driver made for that search run (with its MLflow
         # client); unpickled anywhere else, it says how to resume instead.
-        return (_logger_of_search_run, (self.tracker.run_id,))
+        return (_logger_of_search_run, (self.tracker.run_id, self.role))
 
     def adopt_existing_runs(self) -> None:
         """On resume: the search run's trial runs, their histories and how they ended."""
-        runs = record.all_runs(self.client, [self.tracker.experiment_id], record.trial_runs_filter(self.tracker.run_id))
+        runs = record.all_runs(self.client, [self.tracker.experiment_id],
+                               record.trial_runs_filter(self.tracker.run_id, self.role))
         for run in runs:
             trial = self.trials[run.data.tags[record.TRIAL_ID]] = TrialRun(
                 run.info.run_id, unflatten(run.data.params), history=self._history_from_mlflow(run))
@@ -159,8 +163,11 @@ class TrialLogger(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         known = self.trials.get(trial.trial_id)
         if known is not None:
-            # A retried trial, or one a resumed search continues: it keeps its run.
-            if known.status in (None, Status.INTERRUPTED):
+            # A retried trial, one a resumed search continues, or one successive halving
+            # promoted from a rung it was paused at: it keeps its run.
+            if known.status == Status.PAUSED:
+                self._set_live_status(known, Status.PROMOTED)
+            elif known.status in (None, Status.INTERRUPTED):
                 known.status = None
                 self.client.update_run(known.run_id, status="RUNNING")
                 self.client.set_tag(known.run_id, record.STATUS, Status.RUNNING)
@@ -168,10 +175,26 @@ class TrialLogger(tune.Callback):
             return
         run = self.client.create_run(
             self.tracker.experiment_id, run_name=trial.trial_id,
-            tags={record.ROLE: Role.TRIAL, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
-                  record.STATUS: Status.RUNNING})
+            tags={record.ROLE: self.role, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
+                  record.STATUS: Status.RUNNING, **self.run_tags(trial)})
         self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
         log_params(self.client, run.info.run_id, flatten(trial.config))
+
+    def run_tags(self, trial) -> dict[str, str]:
+        """Tags a new run gets besides role, parent, trial id and status."""
+        return {}
+
+    def on_step_end(self, iteration, trials, **info):
+        # Tune has no hook for a pause: successive halving pauses a trial at a rung (after
+        # its checkpoint is saved) within a step, so the step's end sees it PAUSED.
+        for trial in trials:
+            known = self.trials.get(trial.trial_id)
+            if trial.status == Trial.PAUSED and known is not None and known.status in (None, Status.PROMOTED):
+                self._set_live_status(known, Status.PAUSED)
+
+    def _set_live_status(self, known: TrialRun, status: str) -> None:
+        known.status = status
+        self.client.set_tag(known.run_id, record.STATUS, status)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         known = self.trials[trial.trial_id]
@@ -212,6 +235,8 @@ class TrialLogger(tune.Callback):
             status = Status.EARLY_STOPPED
         elif last.get("epoch", 0) >= self.spec.train.epochs:
             status = Status.FINISHED
+        elif self.spec.search.scheduler.name == "successive_halving":
+            status = Status.stopped_at_rung(last.get("epoch", 0))
         else:
             status = Status.ASHA_STOPPED
         self._end_trial(trial.trial_id, status, "FINISHED")
@@ -274,9 +299,9 @@ class TrialLogger(tune.Callback):
         return sum(trial.status == status for trial in self.trials.values())
 
     def end_unfinished(self) -> None:
-        """Ends runs of trials the search left running (interrupt), so none stays RUNNING."""
+        """Ends runs of trials the search left running or paused (interrupt), so none stays RUNNING."""
         for trial in self.trials.values():
-            if trial.status is None:
+            if trial.status is None or trial.status in record.LIVE:
                 self._interrupt(trial)
 
 

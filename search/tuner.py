@@ -6,13 +6,13 @@ import warnings
 from typing import Any
 
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import SpecError
 from search.no_repeats import NoRepeats
-from search.space import param_space
+from search.schedulers import build_scheduler
+from search.space import expected_trials, param_space
 from search.spec import Spec
 from search.stale_checkpoints import RepairStaleCheckpoints
 from search.storage import resolve_storage
@@ -35,15 +35,6 @@ def build_searcher(spec: Spec):
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
     return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)
-
-
-def build_scheduler(spec: Spec):
-    scheduler = spec.search.scheduler
-    if scheduler.name == "none":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="epoch", max_t=spec.train.epochs,
-        grace_period=scheduler.grace_period, reduction_factor=scheduler.reduction_factor)
 
 
 def build_trainable(spec: Spec, loaded: Any):
@@ -71,23 +62,36 @@ def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, logger) -> tune.
 def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune.Tuner:
     search = spec.search
     # The repair matters only on resume, but a restored Tuner has the callbacks it began with.
-    callbacks = [RepairStaleCheckpoints(), *callbacks]
+    return _tuner(spec, loaded, param_space(spec), tune.TuneConfig(
+        search_alg=build_searcher(spec), scheduler=build_scheduler(spec, expected_trials(spec)),
+        num_samples=search.num_samples,
+        max_concurrent_trials=search.max_concurrent if search.algorithm == "optuna" else None,
+    ), resolve_storage(spec.search.storage), run_name, [RepairStaleCheckpoints(), *callbacks])
+
+
+def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], storage: str, name: str,
+                             callbacks: list) -> tune.Tuner:
+    """One trial per config, each trained to its end (no scheduler), like the search's trials."""
+    # Ray's variant generator runs given configs as they are: points_to_evaluate, one trial each.
+    searcher = BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=spec.search.max_concurrent)
+    return _tuner(spec, loaded, {}, tune.TuneConfig(search_alg=searcher, num_samples=len(configs)),
+                  storage, name, callbacks)
+
+
+def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, storage: str, name: str,
+           callbacks: list) -> tune.Tuner:
+    search = spec.search
+    tune_config.metric, tune_config.mode = search.metric, search.mode
+    # A fresh worker costs seconds (process start, torch import); reuse it.
+    tune_config.reuse_actors = True
+    # Short names: Ray's default puts every config value into the folder name.
+    tune_config.trial_name_creator = tune_config.trial_dirname_creator = lambda trial: trial.trial_id
     return tune.Tuner(
         build_trainable(spec, loaded),
-        param_space=param_space(spec),
-        tune_config=tune.TuneConfig(
-            metric=search.metric, mode=search.mode,
-            search_alg=build_searcher(spec), scheduler=build_scheduler(spec),
-            num_samples=search.num_samples,
-            max_concurrent_trials=search.max_concurrent if search.algorithm == "optuna" else None,
-            # A fresh worker costs seconds (process start, torch import); reuse it.
-            reuse_actors=True,
-            # Short names: Ray's default puts every config value into the folder name.
-            trial_name_creator=lambda trial: trial.trial_id,
-            trial_dirname_creator=lambda trial: trial.trial_id,
-        ),
+        param_space=space,
+        tune_config=tune_config,
         run_config=tune.RunConfig(
-            name=run_name, storage_path=resolve_storage(spec.search.storage), callbacks=callbacks,
+            name=name, storage_path=storage, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=search.fail_fast),
             # The best checkpoint by the search metric is kept (Ray also keeps the latest, to resume).
             checkpoint_config=tune.CheckpointConfig(

@@ -29,13 +29,14 @@ def documented_names() -> set[str]:
 RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "tags": [record.ROLE, record.PARENT, record.STATUS, record.ERROR, record.TASK, record.MODEL, record.KIND,
              record.TRIAL_ID, record.RAY_RUN_NAME, record.RAY_EXPERIMENT_DIR, record.RAY_NODE_ID, record.DEVICE,
-             record.COMPARED],
-    "roles": [Role.SEARCH, Role.TRIAL, Role.COMPARISON],
-    "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.FAILED,
-                 Status.INTERRUPTED],
+             record.COMPARED, record.CONFIG_OF],
+    "roles": [Role.SEARCH, Role.TRIAL, Role.REEVALUATION, Role.COMPARISON],
+    "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
+                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INTERRUPTED],
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names},
-                record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED],
-    "params": [record.SETTINGS_PREFIX, record.SEARCH_METRIC, record.SEARCH_MODE, record.TASK_PARAM,
+                record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
+                record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED],
+    "params": [record.REEVAL_WINNER_TRIAL_ID, record.SETTINGS_PREFIX, record.SEARCH_METRIC, record.SEARCH_MODE, record.TASK_PARAM,
                record.MODEL_NAME_PARAM, record.SMOKE_PARAM,
                record.MODEL_PARAMS, record.SPACE_PREFIX, record.BEST_PREFIX, record.BEST_TRIAL_ID,
                record.COMPARED_RUN_PREFIX],
@@ -62,10 +63,14 @@ def test_every_name_of_the_record_is_checked_against_readme():
 
 
 def test_completed_and_ended_statuses():
-    assert {s for s in RECORD_NAMES["statuses"] if record.is_completed(s)} == \
-        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED}
-    assert {s for s in RECORD_NAMES["statuses"] if record.has_ended(s)} == \
-        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.FAILED}
+    rung = Status.stopped_at_rung(3)
+    assert rung == "stopped_at_rung_3"
+    statuses = [*RECORD_NAMES["statuses"], rung]
+    assert {s for s in statuses if record.is_completed(s)} == \
+        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung}
+    assert {s for s in statuses if record.has_ended(s)} == \
+        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung, Status.FAILED}
+    assert {s for s in statuses if s in record.LIVE} == {Status.RUNNING, Status.PAUSED, Status.PROMOTED}
     assert not record.is_completed(None) and not record.has_ended(None)
 
 

@@ -27,7 +27,7 @@ from search.compare.plots import (
     parallel_coordinates_png,
     side_by_side_png,
 )
-from search.compare.report import Report
+from search.compare.report import DIGITS, Report
 from search.compare.store import (
     SearchRecord,
     choose_experiments,
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         table = best_table(searches, kind)
         if not table.empty:
             print(f"\nBest of each search ({kind}):")
-            print(format_float_table(display_best_table(table)))
+            print(format_float_table(display_best_table(table), digits=DIGITS))
     print(f"\nWritten: {out / 'comparison.html'} (self-contained), {out / 'comparison.md'}, "
           f"{len(written) - 2} CSV and PNG files")
     print(f"MLflow: experiment {COMPARISON_EXPERIMENT!r}, comparison run {run_id}")
@@ -117,7 +117,9 @@ def build_report(client, searches: list[SearchRecord], args) -> Report:
         if not numeric.empty:
             report.heading(1, f"Best of each search: {kind}")
             report.text("Selection value: the best trial's best epoch by the search metric (validation). "
-                        "Test metrics: that trial's best checkpoint, evaluated once on the test split.")
+                        "Test metrics: that trial's best checkpoint, evaluated once on the test split; "
+                        "beside them the yardsticks on the same split (baseline_*) and the verdict against "
+                        "them. With a re-evaluation: its winner and mean ± std over the winner's fresh seeds.")
             report.table(display_best_table(numeric), f"best_{kind}.csv", numeric)
 
     for search, folder in zip(searches, folder_names(searches)):

@@ -8,6 +8,7 @@ import math
 
 import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from search.compare.store import SearchRecord
@@ -64,8 +65,8 @@ def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
     axes = []  # (label, [position per trial], [(position, tick text)])
     for key, (kind, args) in space.items():
         axes.append((key, *_axis(kind, args, [t.params.get(key) for t in trials])))
-    score_position = [(s - low) / (high - low) if high > low else 0.5 for s in scores]
-    axes.append((f"{search.metric} ({search.mode})", score_position,
+    score_position, log = score_scale(scores)
+    axes.append((f"{search.metric} ({search.mode}{', log' if log else ''})", score_position,
                  [(0.0, f"{low:.4g}"), (1.0, f"{high:.4g}")] if high > low else [(0.5, f"{low:.4g}")]))
 
     fig, ax = plt.subplots(figsize=(max(6, 1.9 * len(axes)), 4.5))
@@ -82,10 +83,25 @@ def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
     ax.set_yticks([])
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlim(-0.2, len(axes) - 0.6)
-    scale = plt.cm.ScalarMappable(cmap=colour_map, norm=plt.Normalize(low, high if high > low else low + 1))
-    fig.colorbar(scale, ax=ax, fraction=0.03, label=search.metric)
+    norm = LogNorm(low, high) if log else plt.Normalize(low, high if high > low else low + 1)
+    fig.colorbar(plt.cm.ScalarMappable(cmap=colour_map, norm=norm), ax=ax, fraction=0.03,
+                 label=f"{search.metric}{' (log scale)' if log else ''}")
     ax.set_title(f"{search.experiment}: searched keys vs {search.metric} ({len(trials)} trials)")
     return png_bytes(fig)
+
+
+def score_scale(scores: list[float]) -> tuple[list[float], bool]:
+    """Each score's place in [0, 1] for the metric's axis and colour, and whether on a log scale.
+
+    Log when every score is positive and they span more than a decade: one trial cut early
+    at 0.013 would otherwise paint every good trial near 0.0002 the same colour.
+    """
+    low, high = min(scores), max(scores)
+    log = low > 0 and high > 10 * low
+    scale = math.log10 if log else (lambda x: x)
+    if high <= low:
+        return [0.5] * len(scores), False
+    return [(scale(s) - scale(low)) / (scale(high) - scale(low)) for s in scores], log
 
 
 def _axis(kind: str, args: list, values: list) -> tuple[list[float], list[tuple[float, str]]]:

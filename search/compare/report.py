@@ -14,6 +14,8 @@ import pandas as pd
 
 from search.summary import to_markdown
 
+DIGITS = 4  # significant digits of every number in the report's tables (the CSVs keep them all)
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
@@ -55,7 +57,7 @@ class Report:
             elif block[0] == "text":
                 parts.append(block[1] + "\n")
             elif block[0] == "table":
-                parts.append(to_markdown(_cells_for_markdown(block[1])))
+                parts.append(to_markdown(_cells_for_markdown(block[1]), digits=DIGITS))
             elif block[0] == "image":
                 parts.append(f"![{block[2]}]({block[1]})\n")
         return "\n".join(parts)
@@ -91,7 +93,7 @@ class Report:
 
 
 def _number(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value:.{DIGITS}g}"
 
 
 def _cells_for_markdown(table: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,8 @@ class SearchRecord:
     base: dict[str, str] | None = None  # spec.yaml's data/model/train as dotted keys
     other_runs: int = 0  # older search runs of the experiment that the comparison leaves out
     note: str | None = None  # why there is nothing (or less) to compare
+    # With search.reevaluate: trial id -> its re-evaluation seeds' best epochs by the search metric.
+    reevaluations: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def params(self) -> dict[str, str]:
@@ -169,6 +171,7 @@ def load_searches(client: MlflowClient, experiment, every_run: bool = False) -> 
         search = SearchRecord(experiment.name, experiment.experiment_id, run=run,
                               other_runs=len(runs) - len(chosen))
         search.trials = load_trials(client, search)
+        search.reevaluations = load_reevaluations(client, search)
         search.base = load_base_config(client, run.info.run_id)
         if run.info.status != "FINISHED":
             search.note = f"search run ended {run.info.status}, so it has no test evaluation"
@@ -194,6 +197,23 @@ def load_trials(client: MlflowClient, search: SearchRecord) -> list[TrialRecord]
             status=run.data.tags.get(record.STATUS, Status.RUNNING), error=run.data.tags.get(record.ERROR),
             params=params, history=history))
     return trials
+
+
+def load_reevaluations(client: MlflowClient, search: SearchRecord) -> dict[str, list[float]]:
+    """The search's re-evaluation runs that ended, as each seed's best epoch, by the trial whose
+    configuration they trained again."""
+    runs = all_runs(client, [search.experiment_id],
+                    record.trial_runs_filter(search.run.info.run_id, Role.REEVALUATION))
+    found: dict[str, list[float]] = {}
+    for run in runs:
+        if not record.is_completed(run.data.tags.get(record.STATUS)):
+            continue
+        values = [value for _, value in metric_history(client, run.info.run_id, search.metric)
+                  if math.isfinite(value)]
+        if values:
+            found.setdefault(run.data.tags.get(record.CONFIG_OF, "?"), []).append(
+                min(values) if search.mode == "min" else max(values))
+    return found
 
 
 def load_base_config(client: MlflowClient, run_id: str) -> dict[str, str] | None:

@@ -11,6 +11,8 @@ import pandas as pd
 
 from search import record
 from search.compare.store import SearchRecord, TrialRecord
+from search.summary import display_table, mean_std, plus_minus
+from search.yardsticks import against_yardsticks, headline_metric, yardsticks_on
 
 # The per-epoch metrics shown as low–high over a trial's epochs, by task kind.
 RANGES = {
@@ -105,6 +107,9 @@ def trials_table(search: SearchRecord) -> pd.DataFrame:
         row["epoch_time_s"] = sum(times) / len(times) if times else None
         for metric in tests:
             row[metric] = search.metrics.get(metric) if is_best else None
+        if search.reevaluations:
+            mean, std = mean_std(search.reevaluations.get(trial.trial_id, []))
+            row.update(zip(record.mean_and_std(record.reeval_metric(search.metric)), (mean, std)))
         row["run_id"] = trial.run_id
         rows.append(row)
     return pd.DataFrame(rows)
@@ -125,6 +130,10 @@ def display_trials_table(table: pd.DataFrame, search: SearchRecord) -> pd.DataFr
     shown["epoch time (s, mean)"] = table["epoch_time_s"]
     for metric in record.TEST_METRICS.get(search.kind, ("test_loss",)):
         shown[metric] = table[metric]
+    mean, std = record.mean_and_std(record.reeval_metric(search.metric))
+    if mean in table:
+        shown[f"{search.metric} over fresh seeds (mean ± std)"] = [
+            plus_minus(m, s) for m, s in zip(table[mean], table[std])]
     return shown
 
 
@@ -164,9 +173,34 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
                "selection_metric": f"{search.metric} ({search.mode})", "selection_value": selection}
         for metric in record.TEST_METRICS[kind]:
             row[metric] = search.metrics.get(metric)
+        # Beside the best, its yardsticks on the same test split and the verdict against them
+        # (on the re-evaluation winner's mean over seeds where there is one).
+        headline = headline_metric(kind)
+        row.update({f"{record.BASELINE_PREFIX}{name}_{headline}": value
+                    for name, value in yardsticks_on(headline, search.metrics).items()})
+        reevaluated = reevaluation_columns(search)
+        ours = reevaluated.get(record.mean_and_std(headline)[0])
+        what = "re-evaluation mean" if record.is_number(ours) else ""
+        ours = ours if record.is_number(ours) else search.metrics.get(headline)
+        row["against the yardsticks"] = against_yardsticks(headline, ours, search.metrics, what) or ""
+        row.update(reevaluated)
         row["run_id"] = search.run.info.run_id
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table[[c for c in table.columns if c != "run_id"] + ["run_id"]] if rows else table
+
+
+def reevaluation_columns(search: SearchRecord) -> dict[str, object]:
+    """The re-evaluation's winner and its figures over seeds, as the search run logged them."""
+    winner = search.params.get(record.REEVAL_WINNER_TRIAL_ID)
+    if winner is None:
+        return {}
+    names = [record.reeval_metric(search.metric), *record.TEST_METRICS.get(search.kind, ())]
+    columns: dict[str, object] = {"reeval_winner": winner}
+    for name in names:
+        for stat in record.mean_and_std(name):
+            columns[stat] = search.metrics.get(stat)
+    return columns
 
 
 def best_trial(search: SearchRecord) -> TrialRecord | None:
@@ -179,4 +213,5 @@ def best_trial(search: SearchRecord) -> TrialRecord | None:
 
 
 def display_best_table(table: pd.DataFrame) -> pd.DataFrame:
-    return table.drop(columns=["run_id"]) if "run_id" in table else table
+    """For reading: no run ids, each figure over seeds as one "mean ± std" cell."""
+    return display_table(table.drop(columns=["run_id"]) if "run_id" in table else table)
