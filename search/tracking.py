@@ -252,7 +252,10 @@ class TrialLogger(tune.Callback):
         self._end_trial(trial.trial_id, Status.FAILED, "FAILED")
 
     def on_experiment_end(self, trials, **info):
-        self.unfinished = [t.trial_id for t in trials if not t.is_finished()]
+        # Unfinished: not ended by Tune, or not by a trial end this logger heard of. On Ctrl+C,
+        # Tune marks the trials it stops TERMINATED without calling on_trial_complete.
+        self.unfinished = [t.trial_id for t in trials if not t.is_finished()
+                           or not record.has_ended(getattr(self.trials.get(t.trial_id), "status", None))]
         self.trials_created = len(trials)
         known = {t.trial_id for t in trials}
         for trial_id in [t for t in self.trials if t not in known]:

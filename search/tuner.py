@@ -73,8 +73,9 @@ def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], stora
                              callbacks: list) -> tune.Tuner:
     """One trial per config, each trained to its end (no scheduler), like the search's trials."""
     # Ray's variant generator runs given configs as they are: points_to_evaluate, one trial each.
+    # Each point replaces values of the param space, which must hold every key: any of them does.
     searcher = BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=spec.search.max_concurrent)
-    return _tuner(spec, loaded, {}, tune.TuneConfig(search_alg=searcher, num_samples=len(configs)),
+    return _tuner(spec, loaded, configs[0], tune.TuneConfig(search_alg=searcher, num_samples=len(configs)),
                   storage, name, callbacks)
 
 

@@ -53,5 +53,5 @@ def against_yardsticks(metric: str, ours: float | None, baselines: dict[str, flo
         groups[sign].append(f"{name} ({theirs:.4g})" if sign == 0 else f"{name} by {text} ({theirs:.4g})")
     parts = [f"{verb} {', '.join(groups[sign])}" for sign, verb in ((1, "beats"), (-1, "loses to"), (0, "ties"))
              if groups[sign]]
-    label = f"{what} {ours:.4g}" if what else f"{ours:.4g}"
+    label = f"{what}: {ours:.4g}" if what else f"{ours:.4g}"
     return f"on {metric} ({label}): " + "; ".join(parts)
