@@ -1,15 +1,17 @@
-"""Search efficiency: ASHA + Optuna against the full grid over the report's values.
+"""Search efficiency: an early-stopping scheduler + Optuna against the full grid over the report's values.
 
-    python bench/efficiency.py rnn_units [--seeds 0 1 2]
-    python bench/efficiency.py lstm_sentiment [--seeds 0 1 2]
+    python bench/efficiency.py rnn_units [--scheduler asha|successive_halving] [--seeds 0 1 2]
+    python bench/efficiency.py lstm_sentiment [--scheduler asha|successive_halving] [--seeds 0 1 2]
 
 The grid runs every combination of the report's values for its full epochs (no early
-stopping of any kind); ASHA + Optuna searches the same values with as many trials as
-the grid has, once per searcher seed. Figures, median over seeds: the fraction of the
-grid's trial-epochs that ASHA + Optuna used (asha_epochs_fraction, target at most 1/3)
-and the relative gap between the best validation metrics (asha_best_rel_gap, positive
-when ASHA + Optuna did worse; target within 0.01). Every search runs as a user runs it
-(`python -m search.run`) and the figures are read back from MLflow.
+stopping of any kind); the scheduler (ASHA by default, with the space's grace period
+and reduction factor) + Optuna searches the same values with as many trials as the grid
+has, once per searcher seed. Figures, median over seeds: the fraction of the grid's
+trial-epochs the search used (<scheduler>_epochs_fraction, target at most 1/4) and the
+relative gap between the best validation metrics (<scheduler>_best_rel_gap, positive
+when the search did worse; target within 0.01). Every search runs as a user runs it
+(`python -m search.run`) and the figures are read back from MLflow. --set KEY=VALUE
+(repeatable) changes the searches, not the grid: e.g. search.scheduler.grace_period=1.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ def run(space: str, folder: Path, overrides: list[str]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("space", choices=sorted(GRIDS))
+    parser.add_argument("--scheduler", choices=["asha", "successive_halving"], default="asha")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="an override for the searches (not the grid)")
     args = parser.parse_args()
     values = GRIDS[args.space]
     size = math.prod(len(v) for v in values.values())
@@ -73,20 +78,23 @@ def main() -> int:
         grid = run(args.space, Path(tmp) / "grid", [
             space_override(values, "grid"), "search.algorithm=grid", "search.num_samples=1",
             "search.scheduler.name=none", "train.patience=null"])
-        searches = [run(args.space, Path(tmp) / f"asha{seed}", [
+        searches = [run(args.space, Path(tmp) / f"{args.scheduler}{seed}", [
             space_override(values, "choice"), "search.algorithm=optuna", f"search.num_samples={size}",
-            "search.scheduler.name=asha", f"search.seed={seed}"]) for seed in args.seeds]
+            f"search.scheduler.name={args.scheduler}", f"search.seed={seed}", *args.set])
+            for seed in args.seeds]
     sign = 1 if grid["mode"] == "min" else -1
     fractions = [s["trial_epochs"] / grid["trial_epochs"] for s in searches]
     gaps = [sign * (s["best"] - grid["best"]) / abs(grid["best"]) for s in searches]
     figures = {
-        "asha_epochs_fraction": round(statistics.median(fractions), 3),
-        "asha_best_rel_gap": round(statistics.median(gaps), 4),
+        f"{args.scheduler}_epochs_fraction": round(statistics.median(fractions), 3),
+        f"{args.scheduler}_best_rel_gap": round(statistics.median(gaps), 4),
         "metric": grid["metric"], "grid": {"trials": grid["trials"], "trial_epochs": grid["trial_epochs"],
                                            "best": grid["best"]},
-        "asha_optuna": [{"seed": seed, **s} for seed, s in zip(args.seeds, searches)],
+        f"{args.scheduler}_optuna": [{"seed": seed, **s} for seed, s in zip(args.seeds, searches)],
+        "overrides": args.set,
     }
-    record(f"efficiency_{args.space}", figures)
+    # ASHA's figures keep their earlier name; each other scheduler's go beside them.
+    record(f"efficiency_{args.space}" + ("" if args.scheduler == "asha" else f"_{args.scheduler}"), figures)
     print(json.dumps(figures, indent=2))
     return 0
 

@@ -43,4 +43,5 @@ def record(name: str, figures: dict) -> None:
 
 
 HEADLINE_KEYS = {"overhead_ratio", "asha_epochs_fraction", "asha_best_rel_gap",
+                 "successive_halving_epochs_fraction", "successive_halving_best_rel_gap",
                  "parallel_ratio_rnn", "parallel_ratio_lstm", "data_path_ratio"}

@@ -66,12 +66,12 @@ def plus_minus(mean: float | None, std: float | None, digits: int = 4) -> str:
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The table for reading: each <name>_mean, <name>_std pair as one "mean ± std" column <name>."""
+    """The table for reading: each <name>_mean, <name>_std pair as one column "<name> (mean ± std)"."""
     shown = table.copy()
     for column in list(shown.columns):
         name = column.removesuffix("_mean")
         if column.endswith("_mean") and f"{name}_std" in shown:
-            shown.insert(shown.columns.get_loc(column), name,
+            shown.insert(shown.columns.get_loc(column), f"{name} (mean ± std)",
                          [plus_minus(m, s) for m, s in zip(shown[column], shown[f"{name}_std"])])
             shown = shown.drop(columns=[column, f"{name}_std"])
     return shown

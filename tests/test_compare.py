@@ -22,8 +22,17 @@ from mlflow.tracking import MlflowClient
 from search import record
 from search.compare import main
 from search.compare.importance import param_importances
+from search.compare.plots import score_scale
+from search.compare.report import Report
 from search.compare.store import choose_experiments, load_searches, open_store
-from search.compare.tables import best_table, describe_change, settings_as_run, trials_table
+from search.compare.tables import (
+    best_table,
+    describe_change,
+    display_best_table,
+    display_trials_table,
+    settings_as_run,
+    trials_table,
+)
 from search.record import COMPARISON_EXPERIMENT, Role, Status, space_param
 from tests.helpers import SPACES
 
@@ -441,3 +450,92 @@ def test_real_store_refusals_and_empty_experiment(real_store, tmp_path, capsys):
     markdown = (tmp_path / "b" / "comparison.md").read_text()
     assert "## nothing_yet" in markdown and "no search runs" in markdown
     assert not math.isnan(pd.read_csv(tmp_path / "b" / "best_regression.csv")["test_rmse"][0])
+
+
+# --- fast: yardsticks, re-evaluation, number formats ------------------------------------------
+
+def test_each_best_sits_beside_its_yardsticks(store):
+    [forecast] = searches_of(store.client, "forecast")
+    [row] = best_table([forecast], "regression").to_dict("records")
+    # FORECAST_TEST: test_mse 0.131 against the linear yardstick's 0.2.
+    assert row["baseline_linear_test_mse"] == 0.2
+    assert row["against the yardsticks"] == "on test_mse (0.131): beats linear by 1.53x (0.2)"
+    assert "reeval_winner" not in row  # no re-evaluation: no such columns
+
+
+REEVALUATED_TRIALS = [
+    ("cccc0001", "finished", {"model.hidden_size": "32"},
+     {"train_loss": [0.3, 0.2], "val_loss": [0.25, 0.1234567], "epoch_time_s": [1.0, 1.0]}),
+    ("cccc0002", "stopped_at_rung_1", {"model.hidden_size": "64"},
+     {"train_loss": [0.4], "val_loss": [0.3], "epoch_time_s": [1.0]}),
+]
+# The search's best (cccc0001) re-run on seeds 1 and 2; the winner's figures on the search run.
+REEVALUATED_TEST = {"test_loss": 0.13, "test_mse": 0.13, "test_mae": 1.0, "test_rmse": 2.0,
+                    "baseline_linear_test_mse": 0.1, "best_selection_value": 0.1234567,
+                    "reeval_val_loss_mean": 0.15, "reeval_val_loss_std": 0.0141421356,
+                    "test_mse_mean": 0.16, "test_mse_std": 0.02, "test_loss_mean": 0.16, "test_loss_std": 0.02,
+                    "test_mae_mean": 1.1, "test_mae_std": 0.1, "test_rmse_mean": 2.1, "test_rmse_std": 0.1,
+                    "reeval_winner_changed": 0.0}
+
+
+@pytest.fixture(scope="module")
+def reevaluated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reevaluated")
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
+    run_id = log_search(client, "reevaluated", "regression", REGRESSION_SPEC, FORECAST_SPACE, REEVALUATED_TRIALS,
+                        REEVALUATED_TEST, best="cccc0001", base=FORECAST_BASE)
+    client.log_param(run_id, record.REEVAL_WINNER_TRIAL_ID, "cccc0001")
+    experiment_id = client.get_run(run_id).info.experiment_id
+    for seed, curve in ((1, [0.2, 0.16]), (2, [0.18, 0.14])):
+        rerun = client.create_run(experiment_id, run_name=f"rerun{seed}", tags={
+            record.ROLE: Role.REEVALUATION, record.PARENT: run_id, record.TRIAL_ID: f"rerun{seed}",
+            record.CONFIG_OF: "cccc0001", record.STATUS: Status.FINISHED})
+        client.log_batch(rerun.info.run_id, params=[Param("train.seed", str(seed))], metrics=[
+            Metric("val_loss", value, 0, epoch) for epoch, value in enumerate(curve, start=1)])
+        client.set_terminated(rerun.info.run_id)
+    [search] = searches_of(client, "reevaluated")
+    return search
+
+
+def test_reevaluation_runs_are_no_trials_and_show_as_mean_and_std(reevaluated):
+    assert [t.trial_id for t in reevaluated.trials] == ["cccc0001", "cccc0002"]
+    assert {k: sorted(v) for k, v in reevaluated.reevaluations.items()} == {"cccc0001": [0.14, 0.16]}
+    table = trials_table(reevaluated).set_index("trial")
+    assert table.loc["cccc0001", "reeval_val_loss_mean"] == pytest.approx(0.15)
+    assert table.loc["cccc0001", "reeval_val_loss_std"] == pytest.approx(0.0141421356)
+    assert pd.isna(table.loc["cccc0002", "reeval_val_loss_mean"])
+    shown = display_trials_table(trials_table(reevaluated), reevaluated)
+    assert shown["val_loss over fresh seeds (mean ± std)"].tolist() == ["0.15 ± 0.01414", ""]
+    assert shown["ended"].tolist() == ["finished", "stopped_at_rung_1"]
+
+
+def test_the_best_table_shows_the_reevaluation_and_judges_its_mean(reevaluated):
+    table = best_table([reevaluated], "regression")
+    [row] = table.to_dict("records")
+    assert row["reeval_winner"] == "cccc0001"
+    assert (row["test_mse_mean"], row["test_mse_std"]) == (0.16, 0.02)
+    # The verdict is on the winner's mean over seeds, the honest figure, not the lucky single test.
+    assert row["against the yardsticks"] == "on test_mse (re-evaluation mean: 0.16): loses to linear by 1.6x (0.1)"
+    shown = display_best_table(table)
+    assert shown.loc[0, "test_mse (mean ± std)"] == "0.16 ± 0.02"
+    assert shown.loc[0, "reeval_val_loss (mean ± std)"] == "0.15 ± 0.01414" and "test_mse_std" not in shown
+    assert shown.loc[0, "test_mse"] == 0.13 and "run_id" not in shown
+
+
+def test_report_tables_print_four_significant_digits(reevaluated, tmp_path):
+    report = Report("t")
+    report.table(display_trials_table(trials_table(reevaluated), reevaluated))
+    markdown, page = report.markdown(), report.html()
+    assert "0.1235" in markdown and "0.1234567" not in markdown  # best val_loss
+    assert "0.1235" in page and "0.1234567" not in page
+
+
+def test_metric_colour_goes_log_when_values_span_more_than_a_decade():
+    # One trial cut early at 0.013 against good ones near 0.0002.
+    positions, log = score_scale([0.013, 0.0002, 0.00021, 0.00025])
+    assert log and positions[0] == 1.0 and positions[1] == 0.0
+    assert positions[3] == pytest.approx(math.log10(1.25) / math.log10(65))  # spread out, not ~0.004
+    positions, log = score_scale([0.8, 0.75, 0.7])
+    assert not log and positions == pytest.approx([1.0, 0.5, 0.0])
+    assert score_scale([-1.0, 20.0])[1] is False  # a non-positive value: no log
+    assert score_scale([0.3, 0.3]) == ([0.5, 0.5], False)
