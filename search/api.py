@@ -85,6 +85,9 @@ def resolve_spec(raw: dict[str, Any], source: str, overrides: Sequence[str], smo
     if smoke:
         shrink = [f"{key}={min(value, _current(spec, key))}" for key, value in SMOKE_SETTINGS.items()]
         shrink.append("search.scheduler.grace_period=1")
+        if spec.search.reevaluate is not None:  # at most the top 2 on 2 seeds
+            shrink.append(f"search.reevaluate.top_k={min(2, spec.search.reevaluate.top_k)}")
+            shrink.append("search.reevaluate.seeds=2")
         spec = validate_spec(apply_overrides(raw, shrink, source), source=source)
     return spec, raw
 

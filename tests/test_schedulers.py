@@ -148,3 +148,14 @@ def test_bad_scheduler_and_reevaluation_settings_are_one_clear_line(search, expe
     with pytest.raises(SpecError) as refused:
         validate_spec(spec_with(**search), source="space.yaml")
     assert str(refused.value).startswith(f"space.yaml: {expected}"), str(refused.value)
+
+
+def test_smoke_shrinks_a_reevaluation_too():
+    from search.api import resolve_spec
+
+    raw = spec_with(reevaluate={"top_k": 3, "seeds": 3}, num_samples=12)
+    spec, _ = resolve_spec(raw, "space.yaml", [], smoke=True)
+    assert (spec.search.reevaluate.top_k, spec.search.reevaluate.seeds) == (2, 2)
+    assert spec.search.num_samples == 4 and spec.train.epochs == 2
+    spec, _ = resolve_spec(spec_with(num_samples=12), "space.yaml", [], smoke=True)
+    assert spec.search.reevaluate is None
