@@ -7,10 +7,12 @@ per trial, each epoch once, statuses that say what happened.
 
 from __future__ import annotations
 
+import copy
 import signal
 import statistics
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from search import record
@@ -23,21 +25,26 @@ pytestmark = pytest.mark.slow
 
 # Four trials in one bracket: rungs at epochs 1 and 2, two go on from the first, one from the
 # second. Small batches make an epoch last a few seconds, so a paused trial can be seen.
-HALVING = """\
-name: halving
-task: electricity
-data: {lookback: 24}
-model: {name: simple_rnn, hidden_size: 16, num_layers: 2}
-train: {epochs: 3, batch_size: 16, optimizer: adam, patience: null}
-search:
-  algorithm: optuna
-  num_samples: 4
-  max_concurrent: 2
-  scheduler: {name: successive_halving, grace_period: 1, reduction_factor: 2}
-space:
-  model.hidden_size: {choice: [8, 16]}
-  train.lr: {choice: [0.003, 0.0003]}
-"""
+HALVING = {
+    "name": "halving", "task": "electricity", "data": {"lookback": 24},
+    "model": {"name": "simple_rnn", "hidden_size": 16, "num_layers": 2},
+    "train": {"epochs": 3, "batch_size": 16, "optimizer": "adam", "patience": None},
+    "search": {"algorithm": "optuna", "num_samples": 4, "max_concurrent": 2,
+               "scheduler": {"name": "successive_halving", "grace_period": 1, "reduction_factor": 2}},
+    "space": {"model.hidden_size": {"choice": [8, 16]}, "train.lr": {"choice": [0.003, 0.0003]}},
+}
+
+
+def space_text(space: dict, **changes) -> str:
+    """The space as YAML, with keys changed (search__max_concurrent=1 sets search.max_concurrent)."""
+    space = copy.deepcopy(space)
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        node = space
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return yaml.safe_dump(space, sort_keys=False)
 
 
 def statuses_of(client, experiment: str, role: str = Role.TRIAL) -> dict[str, tuple[str, str]]:
@@ -47,6 +54,23 @@ def statuses_of(client, experiment: str, role: str = Role.TRIAL) -> dict[str, tu
         return {}
     runs = client.search_runs([found.experiment_id], f"tags.`{record.ROLE}` = '{role}'", max_results=1000)
     return {r.info.run_id: (r.data.tags.get(record.STATUS), r.info.status) for r in runs}
+
+
+def ctrl_c_after(process, *waits) -> tuple[str, list]:
+    """Waits for each (condition, what) in turn, then Ctrl+C: Tune stops, the search ends its
+    runs. The output and what each wait found."""
+    found = []
+    try:
+        for condition, what in waits:
+            found.append(wait_for(condition, 300, what))
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, out[-3000:]
+    return out, found
 
 
 def epochs_logged(client, run_id: str) -> list[int]:
@@ -71,24 +95,16 @@ def assert_exact_record(client, trials, epochs: int):
 
 def test_paused_trials_resume_with_an_exact_record_also_across_an_interruption(workdir):
     uri = f"sqlite:///{workdir}/mlflow.db"
-    path = write_space(workdir, HALVING)
+    path = write_space(workdir, space_text(HALVING))
     client = MlflowClient(tracking_uri=uri)
 
-    first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
-    try:
+    _, (paused, _) = ctrl_c_after(
+        cli(str(path), "--tracking-uri", uri, cwd=workdir),
         # The first two trials wait at rung 1 while the other two train their first epoch.
-        paused = wait_for(lambda: [run for run, (status, state) in statuses_of(client, "halving").items()
-                                   if status == Status.PAUSED and state == "RUNNING"], 300, "a paused trial")
+        (lambda: [run for run, (status, state) in statuses_of(client, "halving").items()
+                  if status == Status.PAUSED and state == "RUNNING"], "a paused trial"),
         # Once the bracket has reached rung 1, a paused trial that goes on is promoted.
-        wait_for(lambda: Status.PROMOTED in {s for s, _ in statuses_of(client, "halving").values()},
-                 300, "a promoted trial")
-        first.send_signal(signal.SIGINT)  # Ctrl+C: Tune stops, the search ends its runs
-        out, _ = first.communicate(timeout=300)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
-    assert first.returncode == 130, out[-3000:]
+        (lambda: Status.PROMOTED in {s for s, _ in statuses_of(client, "halving").values()}, "a promoted trial"))
     assert paused[0] in statuses_of(client, "halving")
     searches, trials = search_and_trial_runs(client, "halving")
     assert searches[0].info.status == "KILLED"
@@ -113,21 +129,14 @@ def test_paused_trials_resume_with_an_exact_record_also_across_an_interruption(w
 
 
 # Two configurations, each trained again on two fresh seeds (train.seed 1 and 2).
-REEVALUATE = """\
-name: reeval
-task: electricity
-data: {lookback: 12}
-model: {name: simple_rnn, hidden_size: 8, num_layers: 1}
-train: {epochs: 2, batch_size: 256, optimizer: adam, patience: null}
-search:
-  algorithm: optuna
-  num_samples: 3
-  max_concurrent: 2
-  scheduler: {name: none}
-  reevaluate: {top_k: 2, seeds: 2}
-space:
-  train.lr: {choice: [0.02, 0.005, 0.0005]}
-"""
+REEVALUATE = {
+    **HALVING, "name": "reeval", "data": {"lookback": 12},
+    "model": {"name": "simple_rnn", "hidden_size": 8, "num_layers": 1},
+    "train": {**HALVING["train"], "epochs": 2, "batch_size": 256},
+    "search": {**HALVING["search"], "num_samples": 3, "scheduler": {"name": "none"},
+               "reevaluate": {"top_k": 2, "seeds": 2}},
+    "space": {"train.lr": {"choice": [0.02, 0.005, 0.0005]}},
+}
 
 
 def best_epoch(client, run_id: str, metric: str = "val_loss") -> float:
@@ -171,7 +180,7 @@ def check_reevaluation_record(client, experiment: str) -> tuple[object, list, di
 
 def test_reevaluation_reruns_the_top_configurations_and_crowns_the_best_mean(workdir, local_ray, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
-    result = run_search(write_space(workdir, REEVALUATE), tracking_uri=uri)
+    result = run_search(write_space(workdir, space_text(REEVALUATE)), tracking_uri=uri)
     assert result.status == "finished"
     client = MlflowClient(tracking_uri=uri)
     search, reruns, means = check_reevaluation_record(client, "reeval")
@@ -192,25 +201,16 @@ def test_reevaluation_reruns_the_top_configurations_and_crowns_the_best_mean(wor
 def test_an_interrupted_reevaluation_resumes_without_redoing_finished_runs(workdir):
     uri = f"sqlite:///{workdir}/mlflow.db"
     # One run at a time, slower epochs: one re-evaluation run ends while the next one trains.
-    path = write_space(workdir, REEVALUATE.replace("max_concurrent: 2", "max_concurrent: 1")
-                       .replace("batch_size: 256", "batch_size: 32"))
+    path = write_space(workdir, space_text(REEVALUATE, search__max_concurrent=1, train__batch_size=32))
     client = MlflowClient(tracking_uri=uri)
-    first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
-    try:
-        def one_done_one_training():
-            runs = statuses_of(client, "reeval", Role.REEVALUATION)
-            done = [run for run, (status, _) in runs.items() if status == Status.FINISHED]
-            training = [run for run, (_, state) in runs.items()
-                        if state == "RUNNING" and epochs_logged(client, run)]
-            return done if done and training else None
-        done = wait_for(one_done_one_training, 300, "a finished re-evaluation run and one training")
-        first.send_signal(signal.SIGINT)
-        out, _ = first.communicate(timeout=300)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
-    assert first.returncode == 130, out[-3000:]
+    def one_done_one_training():
+        runs = statuses_of(client, "reeval", Role.REEVALUATION)
+        done = [run for run, (status, _) in runs.items() if status == Status.FINISHED]
+        training = [run for run, (_, state) in runs.items() if state == "RUNNING" and epochs_logged(client, run)]
+        return done if done and training else None
+
+    _, (done,) = ctrl_c_after(cli(str(path), "--tracking-uri", uri, cwd=workdir),
+                              (one_done_one_training, "a finished re-evaluation run and one training"))
     runs = statuses_of(client, "reeval", Role.REEVALUATION)
     assert all(state != "RUNNING" for _, state in runs.values())  # nothing left half-written
     assert any(status == Status.INTERRUPTED and state == "KILLED" for status, state in runs.values())
