@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -93,8 +94,12 @@ def main() -> int:
         f"{args.scheduler}_optuna": [{"seed": seed, **s} for seed, s in zip(args.seeds, searches)],
         "overrides": args.set,
     }
-    # ASHA's figures keep their earlier name; each other scheduler's go beside them.
-    record(f"efficiency_{args.space}" + ("" if args.scheduler == "asha" else f"_{args.scheduler}"), figures)
+    # ASHA's figures keep their earlier name; each other scheduler's go beside them, and a run
+    # with --set under a name of its own that is no headline figure.
+    name = f"efficiency_{args.space}" + ("" if args.scheduler == "asha" else f"_{args.scheduler}")
+    if args.set:
+        name += "_" + re.sub(r"[^A-Za-z0-9]+", "_", "_".join(args.set)).strip("_")
+    record(name, figures, headline=not args.set)
     print(json.dumps(figures, indent=2))
     return 0
 

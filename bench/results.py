@@ -31,13 +31,14 @@ def commit() -> str:
         return "unknown"
 
 
-def record(name: str, figures: dict) -> None:
-    """Merge `figures` under `name`; top-level headline keys are kept beside the details."""
+def record(name: str, figures: dict, headline: bool = True) -> None:
+    """Merge `figures` under `name`; top-level headline keys are kept beside the details
+    (unless `headline` is False: a variant measured beside the headline figure)."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.setdefault("details", {})[name] = {
         **figures, "machine": machine(), "date": datetime.date.today().isoformat(), "commit": commit()}
     for key, value in figures.items():
-        if key in HEADLINE_KEYS:
+        if headline and key in HEADLINE_KEYS:
             data[key] = value
     RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
