@@ -2,6 +2,7 @@
 report the best trial's test metrics (median over seeds) with the wall time of each.
 
     python bench/quality.py spaces/lstm_sentiment.yaml --seeds 0 1 2
+    python bench/quality.py spaces/bilstm_sentiment.yaml --set 'search.reevaluate={top_k: 3, seeds: 3}'
 
 Each search runs as a user would run it (`python -m search.run SPACE --set search.seed=S`),
 into its own MLflow store under --out; the figures are read back through MLflow's client.
@@ -32,8 +33,13 @@ def best_of(uri: str, experiment: str) -> dict:
     return {"metrics": search.data.metrics, "best_config": best, "run_id": search.info.run_id}
 
 
+# The test and yardstick figures, and the validation figures beside them (the best trial's, and
+# with search.reevaluate the winner's mean over fresh seeds), so the val-test gap reads off both.
+FIGURES = ("test_", "baseline_", "reeval_", "best_selection_value")
+
+
 def summarize(space: str, runs: list[dict]) -> dict:
-    keys = sorted({k for r in runs for k in r["metrics"] if k.startswith(("test_", "baseline_"))})
+    keys = sorted({k for r in runs for k in r["metrics"] if k.startswith(FIGURES)})
     median = {k: statistics.median(r["metrics"][k] for r in runs) for k in keys}
     return {"space": space, "seeds": [r["seed"] for r in runs], "median": median,
             "wall_s": [r["wall_s"] for r in runs], "runs": runs}
@@ -67,7 +73,7 @@ def main() -> int:
             return done.returncode
         found = best_of(uri, experiment)
         runs.append({"seed": seed, "wall_s": round(wall, 1), **found})
-        test = {k: round(v, 5) for k, v in found["metrics"].items() if k.startswith(("test_", "baseline_"))}
+        test = {k: round(v, 5) for k, v in found["metrics"].items() if k.startswith(FIGURES)}
         print(f"seed {seed}: {wall / 60:.1f} min, {test}", flush=True)
         summary = summarize(args.space, runs)
         record(f"quality_{spec['name']}", summary)  # after every seed: a stopped run keeps the rest
