@@ -20,6 +20,7 @@ from torch import nn
 from search.data import Splits, Task
 from search.metrics import classification_scores, regression_scores
 from search.models import count_parameters, create_model
+from search.schedules import LearningRateSchedule
 from search.spec import TrainSettings
 
 EVAL_BATCH = 1024
@@ -103,6 +104,7 @@ class TrialState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     early_stopping: EarlyStopping
+    schedule: LearningRateSchedule
     epoch: int = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -110,6 +112,7 @@ class TrialState:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "early_stopping": vars(self.early_stopping).copy(),
+            "lr_schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
         }
 
@@ -117,6 +120,7 @@ class TrialState:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.early_stopping = EarlyStopping(**state["early_stopping"])
+        self.schedule.load_state_dict(state["lr_schedule"])
         self.epoch = state["epoch"]
 
 
@@ -134,20 +138,24 @@ class Trial:
             model = model.to(memory_format=torch.channels_last)
         self.model_params = count_parameters(model)
         self.loss_fn = build_loss(task.kind, self.train_settings, splits).to(self.device)
-        self.state = TrialState(model, build_optimizer(model.parameters(), self.train_settings),
-                                EarlyStopping(self.train_settings.patience))
+        optimizer = build_optimizer(model.parameters(), self.train_settings)
+        self.state = TrialState(model, optimizer, EarlyStopping(self.train_settings.patience),
+                                LearningRateSchedule(optimizer, self.train_settings))
 
     def epochs(self) -> Iterator[dict[str, float]]:
         while self.state.epoch < self.train_settings.epochs:
             self.state.epoch += 1
             started = time.perf_counter()
+            lr = self.state.schedule.lr
             train_metrics = self._train_one_epoch()
             val_metrics = self.score("val")
+            self.state.schedule.step(val_metrics["val_loss"])
             stop = self.state.early_stopping.update(val_metrics["val_loss"])
             yield {
                 "epoch": self.state.epoch,
                 **train_metrics,
                 **val_metrics,
+                "lr": lr,
                 "epoch_time_s": time.perf_counter() - started,
                 "model_params": self.model_params,
                 "early_stopped": int(stop and self.state.epoch < self.train_settings.epochs),
