@@ -43,8 +43,18 @@ def test_highway_adds_a_linear_map_of_the_whole_window():
         assert torch.allclose(wide(x), recurrent + x[:, :1, 0])
 
 
-def test_predict_change_adds_the_last_value_back():
+def test_difference_reads_the_changes_and_adds_the_last_value_back():
     x = torch.randn(4, 12, 1)
     with torch.no_grad():
-        assert torch.allclose(rnn(predict_change=True)(x), rnn()(x) + x[:, -1, :1])
-    assert count_parameters(rnn(predict_change=True)) == count_parameters(rnn())
+        assert torch.allclose(rnn(difference=True)(x), rnn()(torch.diff(x, dim=1)) + x[:, -1, :1])
+        differenced = rnn(difference=True, highway=True)
+        assert differenced.highway.in_features == 11  # the 11 changes within 12 steps
+        differenced.highway.weight.zero_()
+        differenced.highway.bias.fill_(0.5)
+        assert torch.allclose(differenced(x), rnn()(torch.diff(x, dim=1)) + x[:, -1, :1] + 0.5)
+    assert count_parameters(rnn(difference=True)) == count_parameters(rnn())
+
+
+def test_difference_needs_two_steps():
+    with pytest.raises(ValueError, match="difference needs a lookback of at least 2"):
+        create_model("simple_rnn", {"difference": True}, {"input_size": 1, "output_size": 1, "lookback": 1})
