@@ -15,6 +15,7 @@ from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
+from search.mps import report_gpu_sharing
 from search.plots import confusion_matrix_png
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.spec import Spec, validate_spec
@@ -92,6 +93,7 @@ def run_search(spec: Spec, raw: dict, smoke: bool = False, address: str | None =
     print(f"[search] {spec.name}: task {spec.task}, {task.describe(loaded)}", flush=True)
     tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
     check_storage_reaches_every_node(storage, start_ray_and_tracking(address, tracking_uri))
+    report_gpu_sharing(spec.search.resources.gpu)
 
     from search.tuner import build_tuner, restore_tuner
 
