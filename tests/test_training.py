@@ -8,27 +8,19 @@ import socket
 
 import pytest
 import torch
-from search.data import get_task
 
 from search.errors import SpecError
 from search.gpu_memory import TrialOutOfMemory, out_of_memory_fails_the_trial
 from search.mps import gpu_sharing_line, mps_daemon_running
 from search.spec import load_spec
 from search.training import Trial, TrialDiverged
-from tests.helpers import SPACES
+from tests.helpers import SPACES, make_trial
 
 # 24 digits, 18 of them for training: batches of 8, 8 and 2.
 SMALL_IMAGES = ["data.image_size=16", "data.limit_per_class=8", "data.augment=true",
                 "train.batch_size=8", "train.grad_clip=1.0", "train.patience=null"]
 SMALL_RNN = ["data.lookback=12", "model.hidden_size=8", "model.num_layers=1", "train.batch_size=256",
              "train.patience=null"]
-
-
-def make_trial(space: str, overrides: list[str], smoke: bool = False) -> Trial:
-    spec = load_spec(SPACES / space, overrides)
-    task = get_task(spec.task)
-    options = task.Options(**spec.data)
-    return Trial(task, task.splits(task.load(options, smoke=smoke), options), spec.base_config())
 
 
 def per_step_epoch(trial: Trial) -> dict[str, float]:
