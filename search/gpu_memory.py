@@ -28,7 +28,7 @@ class TrialOutOfMemory(RuntimeError):
 def limit_memory_to_share(device: torch.device, share: float) -> None:
     """Caps this process's CUDA allocator at `share` of the GPU when the share is a fraction."""
     if device.type == "cuda" and 0 < share < 1:
-        torch.cuda.set_per_process_memory_fraction(share, device)
+        torch.cuda.set_per_process_memory_fraction(share)  # the current device: the one Ray assigned
 
 
 def memory_of_share(device: torch.device, share: float) -> int:

@@ -81,7 +81,7 @@ def autocast(train: TrainSettings, device: torch.device):
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if x.device != device and device.type == "cuda":
+    if x.device.type == "cpu" and device.type == "cuda":
         # A copy from pageable memory makes the host wait for it; from pinned memory it
         # runs beside the GPU's work. (PyTorch's pinned-memory cache reuses the block once
         # the copy is done, as DataLoader's pin_memory does.)
