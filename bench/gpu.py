@@ -191,11 +191,14 @@ def solo_jobs(quick: bool) -> list[dict]:
     return jobs + [job("bilstm", batch=None)]
 
 
-def packed_jobs(quick: bool) -> list[dict]:
+def packed_jobs(quick: bool, mps: bool) -> list[dict]:
     share = 1 / PACKED
-    return [job("resnet18", share=share), job("vgg13", share=share), job("bilstm", batch=None, share=share),
+    jobs = [job("resnet18", share=share), job("vgg13", share=share), job("bilstm", batch=None, share=share),
             job("resnet18", batch=128, precision="bf16", share=share),
             job("vgg13", batch=128, precision="bf16", share=share)]
+    if mps and not quick:  # fewer launches and trials side by side: the two together
+        jobs += [job(case, compile="reduce-overhead", share=share) for case in ("resnet18", "vgg13")]
+    return jobs
 
 
 def compile_jobs(quick: bool) -> list[dict]:
@@ -290,6 +293,8 @@ class Bench:
             ratio(f"b128_bf16_four_mps_vs_one_b32_{case}", f"{case}/trial/b128/bf16/{packed}-mps", one)
             for mode in ("default", "reduce-overhead"):
                 ratio(f"compile_{mode}_{case}_b32", f"{case}/trial/b32/fp32/compile-{mode}", one)
+            ratio(f"compile_reduce-overhead_four_mps_vs_one_{case}_b32",
+                  f"{case}/trial/b32/fp32/compile-reduce-overhead/{packed}-mps", one)
         ratio("four_vs_one_bilstm", f"bilstm/trial/base/fp32/{packed}", "bilstm/trial/base/fp32")
         ratio("four_vs_one_mps_bilstm", f"bilstm/trial/base/fp32/{packed}-mps", "bilstm/trial/base/fp32")
         met = {key: ratios[key] >= target for key, target in TARGETS.items() if key in ratios}
@@ -353,6 +358,23 @@ def stop_mps() -> None:
 
 # --- main --------------------------------------------------------------------------------
 
+def record_runs(outs: list[dict]) -> None:
+    """Several --out files of one machine and commit (a run, and one that filled in what
+    the first skipped) as one entry of bench/results.json, ratios computed over them all."""
+    first = outs[0]
+    if any(o["commit"] != first["commit"] or o["device_machine"]["gpu"] != first["device_machine"]["gpu"]
+           for o in outs):
+        raise SystemExit("--record: the files come from different commits or GPUs")
+    bench = Bench(first["quick"], 0, None, first["device_machine"], first["commit"])
+    for out in outs:
+        bench.runs.update(out["runs"])
+        bench.notes += out["notes"]
+    figures = bench.figures()
+    record("gpu", {k: v for k, v in figures.items() if k != "device_machine"},
+           machine_info=first["device_machine"], commit_id=first["commit"])
+    print_table(figures)
+
+
 def print_table(figures: dict) -> None:
     print("\nratio                                         value   target")
     for key, value in figures["ratios"].items():
@@ -369,13 +391,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the figures here (JSON) after every phase")
     parser.add_argument("--budget-s", type=float, default=1e9, help="skip the phases left after this many seconds")
     parser.add_argument("--commit", default=None, help="the commit measured (default: this checkout's HEAD)")
-    parser.add_argument("--record", type=Path, metavar="FILE",
-                        help="record FILE (a run's --out from a GPU machine) in bench/results.json, then stop")
+    parser.add_argument("--record", type=Path, nargs="+", metavar="FILE",
+                        help="record these runs' --out files (from one GPU machine, one commit) in "
+                             "bench/results.json, then stop")
     args = parser.parse_args()
 
     if args.record is not None:
-        figures = json.loads(args.record.read_text())
-        record("gpu", figures, machine_info=figures.pop("device_machine"), commit_id=figures.pop("commit"))
+        record_runs([json.loads(path.read_text()) for path in args.record])
         return 0
     device = device_machine()
     cuda = device["gpu"] != "none"
@@ -386,14 +408,14 @@ def main() -> int:
     print(f"device: {json.dumps(device)}", flush=True)
     bench = Bench(args.quick, args.budget_s, args.out, device, args.commit or commit())
     bench.solo(solo_jobs(args.quick), "one trial alone")
-    bench.packed(packed_jobs(args.quick), f"{PACKED} trials at gpu: 0.25", mps=False)
+    bench.packed(packed_jobs(args.quick, mps=False), f"{PACKED} trials at gpu: 0.25", mps=False)
     with tempfile.TemporaryDirectory() as folder:
         if cuda and start_mps(Path(folder)):
             try:
                 from search.mps import mps_daemon_running
 
                 bench.notes.append(f"MPS daemon seen by search.mps: {mps_daemon_running()}")
-                bench.packed(packed_jobs(args.quick), f"{PACKED} trials at gpu: 0.25 under MPS", mps=True)
+                bench.packed(packed_jobs(args.quick, mps=True), f"{PACKED} trials at gpu: 0.25 under MPS", mps=True)
             finally:
                 stop_mps()
         else:

@@ -23,11 +23,11 @@ pytestmark = pytest.mark.skipif(
            "and the dry run's GPU figures are measured on a GPU")
 
 # The shipped ResNet18 space as it comes: 3 digits at 32 px, 675 training images.
-SMALL = ["train.patience=null", "train.epochs=1"]
+SMALL = ["train.patience=null", "train.epochs=1", "search.scheduler.name=none"]
 # VGG13 at 64 px on every built-in digit, the whole training split (3,750) as one batch:
 # its activations alone need several GiB.
 HUGE_BATCH = ["data.image_size=64", "data.limit_per_class=null", "data.classes=null",
-              "train.batch_size=4096", "train.epochs=1"]
+              "train.batch_size=4096", "train.epochs=1", "search.scheduler.name=none"]
 
 
 @pytest.fixture(autouse=True)
@@ -135,5 +135,5 @@ def test_dry_run_measures_the_smallest_safe_share(capsys):
     assert float(share) == pytest.approx(1 / int(fit), rel=1e-3)
     # A whole trial at that share (an epoch with evaluation) stays inside it.
     trial = make_trial("resnet18.yaml", ["data.image_size=64", "data.limit_per_class=null", "data.classes=null",
-                                         "train.epochs=1"], gpu_share=float(share))
+                                         "train.epochs=1", "search.scheduler.name=none"], gpu_share=float(share))
     assert next(trial.epochs())["epoch"] == 1
