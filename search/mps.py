@@ -53,10 +53,10 @@ def gpu_sharing_line(gpu_share: float) -> str | None:
     head = f"[search] gpu {gpu_share:g} per trial ({per_gpu} trials per GPU):"
     if gpu_nodes == 0:
         return f"{head} no GPU node is up yet; the cluster files start MPS on each GPU node they add"
+    runs = f"{head} NVIDIA MPS runs on {under_mps} of {gpu_nodes} GPU node(s)"
     if under_mps == gpu_nodes:
-        return f"{head} they run under NVIDIA MPS on all {gpu_nodes} GPU node(s), side by side"
-    return (f"{head} NVIDIA MPS runs on {under_mps} of {gpu_nodes} GPU node(s); without it trials "
-            "on one GPU take turns (README: Several trials on one GPU)")
+        return f"{runs}: trials on one GPU run side by side"
+    return f"{runs}; without it trials on one GPU take turns (README: Several trials on one GPU)"
 
 
 def report_gpu_sharing(gpu_share: float) -> None:
