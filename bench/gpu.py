@@ -87,21 +87,31 @@ def _synchronize(device) -> None:
         torch.cuda.synchronize()
 
 
-def _trial_epochs(job: dict, spec, task, splits, barrier):
-    from search.training import Trial
-
-    trial = Trial(task, splits, spec.base_config(), gpu_share=job["share"])
-    seconds, start = [], None
-    for epoch in range(job["epochs"]):
+def _timed_epochs(one_epoch, epochs: int, barrier) -> tuple[list[float], float, float]:
+    """Seconds of each epoch, and the wall-clock start and end of the timed ones: after the
+    first (the warm-up), packed runs wait for each other so their timed epochs overlap."""
+    seconds, start = [], time.time()
+    for epoch in range(epochs):
         if epoch == 1:
             if barrier is not None:
                 barrier.wait(timeout=BARRIER_S)
             start = time.time()
-        trial.state.epoch += 1
         began = time.perf_counter()
-        trial.train_one_epoch()  # ends reading the epoch's sums: the device is done
+        one_epoch()
         seconds.append(time.perf_counter() - began)
-    end = time.time()
+    return seconds, start, time.time()
+
+
+def _trial_epochs(job: dict, spec, task, splits, barrier):
+    from search.training import Trial
+
+    trial = Trial(task, splits, spec.base_config(), gpu_share=job["share"])
+
+    def one_epoch() -> None:
+        trial.state.epoch += 1
+        trial.train_one_epoch()  # ends reading the epoch's sums: the device is done
+
+    seconds, start, end = _timed_epochs(one_epoch, job["epochs"], barrier)
     n = len(splits.train[1])
     per_epoch = n - n % spec.train.batch_size if spec.train.compile != "none" and n >= spec.train.batch_size else n
     return seconds, per_epoch, start, end, trial.score("val")["val_acc"]
@@ -125,13 +135,8 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
     x_all, y_all = (t.to(device) for t in splits.train)
     size = spec.train.batch_size
     bf16 = spec.train.precision == "bf16" and device.type == "cuda"
-    seconds, start = [], None
-    for epoch in range(job["epochs"]):
-        if epoch == 1:
-            if barrier is not None:
-                barrier.wait(timeout=BARRIER_S)
-            start = time.time()
-        began = time.perf_counter()
+
+    def one_epoch() -> None:
         order = torch.randperm(len(y_all), device=device)
         for first in range(0, len(order), size):
             index = order[first:first + size]
@@ -142,8 +147,9 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
             loss.backward()
             optimizer.step()
         _synchronize(device)
-        seconds.append(time.perf_counter() - began)
-    return seconds, len(y_all), start, time.time(), None
+
+    seconds, start, end = _timed_epochs(one_epoch, job["epochs"], barrier)
+    return seconds, len(y_all), start, end, None
 
 
 def measure(job: dict, barrier=None) -> dict:
