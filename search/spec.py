@@ -36,6 +36,8 @@ class TrainSettings(Strict):
     grad_clip: Optional[float] = Field(None, gt=0)  # max gradient norm; null = off
     class_weights: bool = False  # classification: weight the loss by inverse class frequency
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast, on CUDA only
+    # torch.compile of the forward pass and loss; reduce-overhead adds CUDA graphs (README)
+    compile: Literal["none", "default", "reduce-overhead"] = "none"
     seed: int = 0
 
 
