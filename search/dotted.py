@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from search.record import read_param
 from search.spec import Spec
 
 
@@ -34,9 +33,5 @@ def unflatten(params: dict[str, str]) -> dict[str, Any]:
         if "." not in key:
             continue
         section, _, option = key.partition(".")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        config.setdefault(section, {})[option] = None if value == "None" else value
+        config.setdefault(section, {})[option] = read_param(text)
     return config

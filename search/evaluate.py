@@ -27,6 +27,7 @@ class Evaluation:
     baselines: dict[str, float]
     test_confusion: list[list[int]] | None = None
     class_names: list[str] | None = None
+    trial: Trial | None = None  # the best trial at its best checkpoint (its model, its splits)
 
 
 def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | None:
@@ -51,5 +52,5 @@ def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | 
     return Evaluation(
         trial_id=best.metrics["trial_id"], config=config, selection_value=float(selection),
         test=scores, baselines=task.baselines(loaded, options),
-        test_confusion=confusion, class_names=trial.splits.class_names,
+        test_confusion=confusion, class_names=trial.splits.class_names, trial=trial,
     )

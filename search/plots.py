@@ -1,4 +1,4 @@
-"""Pictures logged to MLflow: learning curves and confusion matrices (PNG bytes)."""
+"""Pictures logged to MLflow: learning curves and confusion matrices (matplotlib figures)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and in workers
 import matplotlib.pyplot as plt  # noqa: E402
 
+# How every picture is saved as PNG, to MLflow (MlflowClient.log_figure) and to files.
+SAVE_KWARGS = {"dpi": 100, "bbox_inches": "tight"}
+
 
 def png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", **SAVE_KWARGS)
     plt.close(fig)
     return buffer.getvalue()
 
 
-def learning_curve_png(history: list[dict], title: str) -> bytes:
+def learning_curve_figure(history: list[dict], title: str):
     """Train and validation loss per epoch, and accuracy when the task has it."""
     epochs = [row["epoch"] for row in history]
     has_acc = all("val_acc" in row for row in history)
@@ -31,10 +34,10 @@ def learning_curve_png(history: list[dict], title: str) -> bytes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    return png_bytes(fig)
+    return fig
 
 
-def confusion_matrix_png(matrix: list[list[int]], class_names: list[str], title: str) -> bytes:
+def confusion_matrix_figure(matrix: list[list[int]], class_names: list[str], title: str):
     size = max(3.5, 0.6 * len(class_names) + 1.5)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(matrix, cmap="Blues")
@@ -48,4 +51,4 @@ def confusion_matrix_png(matrix: list[list[int]], class_names: list[str], title:
             ax.text(j, i, str(count), ha="center", va="center", color="white" if count > peak / 2 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
-    return png_bytes(fig)
+    return fig

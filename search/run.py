@@ -1,4 +1,5 @@
-"""`python -m search.run SPACE`: run one search from a space file.
+"""`python -m search.run SPACE`: run one search from a space file (a thin layer over
+`search.run_search`, the Python API).
 
 Exit status: 0 done, 1 no trial succeeded, 2 bad input (one line on stderr,
 nothing started or written), 130 interrupted (resume with --resume).
@@ -9,11 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
 from search.errors import SpecError
-
-SMOKE_SETTINGS = {"search.num_samples": 4, "train.epochs": 2}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,57 +35,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="join an existing Ray cluster (auto, HOST:PORT or ray://HOST:PORT) instead of a local one")
     parser.add_argument("--resume", nargs="?", const="last", metavar="PATH",
                         help="continue the last interrupted search of this space, or the one in PATH "
-                             "(its Ray Tune folder, printed when it was interrupted)")
+                             "(its Ray Tune folder, printed when it was interrupted); other options may "
+                             "repeat the values the search started with")
     return parser.parse_args(argv)
-
-
-def cli_overrides(args: argparse.Namespace) -> list[str]:
-    """Command-line flags as --set overrides, so they pass the same validation."""
-    overrides = list(args.set)
-    if args.num_samples is not None:
-        overrides.append(f"search.num_samples={args.num_samples}")
-    if args.tracking_uri:
-        overrides.append(f"tracking.uri={yaml.safe_dump(args.tracking_uri).splitlines()[0]}")
-    if args.storage:
-        overrides.append(f"search.storage={yaml.safe_dump(args.storage).splitlines()[0]}")
-    return overrides
-
-
-def resolve_spec(args: argparse.Namespace):
-    from search.spec import apply_overrides, read_yaml, validate_spec
-
-    raw = apply_overrides(read_yaml(args.space), cli_overrides(args), args.space)
-    spec = validate_spec(raw, source=args.space)
-    if args.smoke:
-        shrink = [f"{key}={min(value, _current(spec, key))}" for key, value in SMOKE_SETTINGS.items()]
-        shrink.append("search.scheduler.grace_period=1")
-        spec = validate_spec(apply_overrides(raw, shrink, args.space), source=args.space)
-    return spec, raw
-
-
-def _current(spec, dotted: str):
-    node = spec
-    for part in dotted.split("."):
-        node = getattr(node, part)
-    return node
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        changes = args.set or args.num_samples is not None or args.tracking_uri or args.smoke or args.dry_run
-        if args.resume is not None and changes:
-            raise SpecError("--resume continues a search as it was started; it takes no --set, "
-                            "--num-samples, --tracking-uri, --smoke or --dry-run")
-        spec, raw = resolve_spec(args)
+        overrides = list(args.set)
+        if args.num_samples is not None:
+            overrides.append(f"search.num_samples={args.num_samples}")
+        if args.resume is not None and args.dry_run:
+            raise SpecError("--resume continues a search as it was started; it takes no --dry-run")
         if args.dry_run:
+            from search.api import command_line_overrides, read_space, resolve_spec
             from search.dry_run import print_dry_run
 
+            raw, source = read_space(args.space)
+            spec, _ = resolve_spec(raw, source, command_line_overrides(overrides, args.tracking_uri, args.storage),
+                                   args.smoke)
             print_dry_run(spec)
             return 0
-        from search.pipeline import run_search
+        from search.api import run_search
 
-        return run_search(spec, raw, smoke=args.smoke, address=args.address, resume=args.resume)
+        resume = False if args.resume is None else (True if args.resume == "last" else args.resume)
+        result = run_search(args.space, overrides=overrides, smoke=args.smoke, tracking_uri=args.tracking_uri,
+                            storage=args.storage, address=args.address, resume=resume)
+        return result.exit_code
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return SpecError.exit_code

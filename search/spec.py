@@ -16,12 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from search.errors import SpecError
+from search.record import EPOCH_METRICS
 
-# Metrics every trial reports each epoch, by task kind (the names the comparison reads).
-EPOCH_METRICS = {
-    "regression": ("train_loss", "val_loss", "val_mae", "val_rmse"),
-    "classification": ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1"),
-}
 SEARCHABLE_SECTIONS = ("data", "model", "train")
 
 
@@ -40,6 +36,8 @@ class TrainSettings(Strict):
     grad_clip: Optional[float] = Field(None, gt=0)  # max gradient norm; null = off
     class_weights: bool = False  # classification: weight the loss by inverse class frequency
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast, on CUDA only
+    # torch.compile of the forward pass and loss; reduce-overhead adds CUDA graphs (README)
+    compile: Literal["none", "default", "reduce-overhead"] = "none"
     seed: int = 0
     # The learning rate over the epochs (search/schedules.py): none | cosine | plateau | onecycle.
     lr_schedule: Literal["none", "cosine", "plateau", "onecycle"] = "none"
@@ -204,12 +202,64 @@ def _describe(loc: str, message: str, value: Any) -> str:
     return f"{loc}: {message}{shown}"
 
 
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark):
+        def place(mark: yaml.Mark) -> str:
+            column = f", column {mark.column + 1}" if first.line == second.line else ""
+            return f"line {mark.line + 1}{column}"
+
+        super().__init__(f"duplicate key {key!r} at {place(second)} (first at {place(first)}); "
+                         "YAML would silently keep only the last")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    YAML keeps the last of two equal keys without a word, so `lr: 0.1` further down a
+    file would silently undo `lr: 0.001` above it. The check walks the composed nodes
+    before they become Python objects: only there are the keys' lines known.
+    """
+
+    def construct_document(self, node):
+        _refuse_duplicate_keys(node, "", set())
+        return super().construct_document(node)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, where: str, visited: set[int]) -> None:
+    if id(node) in visited:  # an alias repeats a node already checked (and may be recursive)
+        return
+    visited.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first_marks: dict[tuple[str, str], yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            # A merge key (<<) brings keys that explicit ones may override: not a duplicate.
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                identity = (key_node.tag, name)
+                if identity in first_marks:
+                    raise DuplicateKey(f"{where}{name}", first_marks[identity], key_node.start_mark)
+                first_marks[identity] = key_node.start_mark
+            _refuse_duplicate_keys(value_node, f"{where}{name}.", visited)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{where.rstrip('.')}[{index}].", visited)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
+    data = path.read_bytes()
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise SpecError(f"{path}: not UTF-8 text: byte 0x{data[err.start]:02x} at line {line} "
+                        f"(byte offset {err.start}); save the file as UTF-8") from None
+    try:
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python objects
+    except DuplicateKey as err:
+        raise SpecError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -300,11 +350,13 @@ def _model_names() -> str:
 
 def _validate_task_options(task, data: dict[str, Any]) -> dict[str, Any]:
     try:
-        return task.Options(**data).model_dump()
+        options = task.Options(**data)
     except pydantic.ValidationError as err:
         loc, message, value = _first_error(err)
         # A check across several keys has no single key: name the section.
         raise SpecError(_describe(f"data.{loc}" if loc else "data", message, value)) from None
+    task.check(options)
+    return options.model_dump()
 
 
 def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> None:
@@ -316,7 +368,7 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
         pass  # searching over networks is allowed: each value is checked below
     elif section == "data":
         if option not in task.Options.model_fields:
-            raise fail(f"space.{key}: unknown key data.{option} of task {task.name!r}; "
+            raise fail(f"space.{key}: unknown key data.{option} of task {spec.task!r}; "
                        f"allowed: {', '.join(task.Options.model_fields)}")
         if option not in task.searchable:
             searchable = ", ".join(sorted(task.searchable)) or "none"

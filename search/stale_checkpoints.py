@@ -16,8 +16,8 @@ import posixpath
 
 import pyarrow.fs
 from ray import tune
-from ray.train._internal.session import _TrainingResult
 
+from search.ray_internals import continue_from, forget_checkpoints, latest_checkpoint
 from search.trainable import CHECKPOINT_FILE
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,11 @@ def newest_complete_checkpoint(fs: pyarrow.fs.FileSystem, trial_dir: str) -> tun
 
 
 class RepairStaleCheckpoints(tune.Callback):
-    """Given to a resumed Tuner: checks each trial's latest checkpoint once, before it runs."""
+    """Checks each trial's latest checkpoint once, before it runs.
+
+    Given to every Tuner, since Tune restores the callbacks a search started with; in a
+    search that was not resumed, a trial has no checkpoint yet when it is first seen.
+    """
 
     def __init__(self):
         self.checked: set[str] = set()
@@ -51,17 +55,15 @@ class RepairStaleCheckpoints(tune.Callback):
 
 
 def repair(trial) -> None:
-    manager = trial.run_metadata.checkpoint_manager
-    # Tune has no setters for its checkpoint bookkeeping. Forgetting the gone ones keeps
-    # the best trial's evaluation off them, and Tune from deleting them again.
-    manager._checkpoint_results = [r for r in manager._checkpoint_results if is_complete(r.checkpoint)]
-    latest = manager.latest_checkpoint_result
-    if latest is None or is_complete(latest.checkpoint):
+    # Forgetting the gone checkpoints keeps the best trial's evaluation off them, and Tune
+    # from deleting them again.
+    forget_checkpoints(trial, keep=is_complete)
+    gone = latest_checkpoint(trial)
+    if gone is None or is_complete(gone):
         return
-    gone = latest.checkpoint
     newest = newest_complete_checkpoint(gone.filesystem, posixpath.dirname(gone.path.rstrip("/")))
     if newest is None:
         log.warning("trial %s: checkpoint %s is gone and no other is left", trial.trial_id, gone.path)
         return
     log.warning("trial %s: checkpoint %s is gone; continuing from %s", trial.trial_id, gone.path, newest.path)
-    manager._latest_checkpoint_result = _TrainingResult(checkpoint=newest, metrics=latest.metrics)
+    continue_from(trial, newest)

@@ -5,21 +5,20 @@ from __future__ import annotations
 import pandas as pd
 
 from search.dotted import sampled_values
+from search.record import Status
 from search.spec import Spec
 
 
 def trials_table(spec: Spec, logger) -> pd.DataFrame:
     rows = []
-    for trial_id, config in logger.configs.items():
-        history = logger.history.get(trial_id, [])
-        last = history[-1] if history else {}
-        best = logger.best.get(trial_id, {})
-        row = {"trial": trial_id, **sampled_values(spec, config),
-               "epochs": last.get("epoch", 0), "status": logger.status.get(trial_id, "running"),
+    for trial_id, trial in logger.trials.items():
+        last = trial.history[-1] if trial.history else {}
+        row = {"trial": trial_id, **sampled_values(spec, trial.config),
+               "epochs": last.get("epoch", 0), "status": trial.status or Status.RUNNING,
                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
-               f"best_{spec.search.metric}": best.get(spec.search.metric)}
-        if trial_id in logger.errors:
-            row["error"] = logger.errors[trial_id]
+               f"best_{spec.search.metric}": (trial.best or {}).get(spec.search.metric)}
+        if trial.error is not None:
+            row["error"] = trial.error
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:

@@ -8,266 +8,282 @@ child of the search run, and `search.status` says how each trial ended.
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
 import time
 import traceback
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from search import record
 from search.dotted import flatten, unflatten
-from search.plots import confusion_matrix_png, learning_curve_png
+from search.errors import SpecError
+from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
+from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
+from search.record import Role, Status
 from search.spec import Spec
 
-ROLE, PARENT = "search.role", "mlflow.parentRunId"
-STATUS, ERROR = "search.status", "search.error"
-ENDED = ("finished", "early_stopped", "asha_stopped", "failed")
-# Result keys that are not per-epoch curves: logged as a param or tag, or kept for pictures.
-NOT_CURVES = {"epoch", "val_confusion", "model_params", "early_stopped"}
-BATCH = 100  # MLflow takes at most 100 params or 1000 metrics per log_batch call
+# Result keys kept in a trial's history besides its curves: for its status and pictures.
+KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion")
 
 
 class Tracker:
     """The search run: created before the trials, ended after the evaluation."""
 
-    def __init__(self, spec: Spec, uri: str):
+    def __init__(self, spec: Spec, uri: str, run_id: str | None = None):
         self.spec, self.uri = spec, uri
         self.client = MlflowClient(tracking_uri=uri)
-        experiment = self.client.get_experiment_by_name(spec.experiment)
-        self.experiment_id = experiment.experiment_id if experiment else \
-            self.client.create_experiment(spec.experiment, tags={"search.task": spec.task})
-        self.run_id: str | None = None
+        self.experiment_id = experiment_for_runs(self.client, spec.experiment, {record.TASK: spec.task})
+        self.run_id = run_id  # the search run, once started (or the one a resume continues)
 
     def start_search(self, spec_text: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(
             self.experiment_id, run_name=f"{self.spec.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
-            tags={ROLE: "search", "search.task": self.spec.task, "search.model": self.spec.model["name"],
-                  "search.kind": self.spec.kind, **tags})
+            tags={record.ROLE: Role.SEARCH, record.TASK: self.spec.task, record.MODEL: self.spec.model["name"],
+                  record.KIND: self.spec.kind, **tags})
         self.run_id = run.info.run_id
         log_params(self.client, self.run_id, params)
-        self.client.log_text(self.run_id, spec_text, "spec.yaml")
+        self.client.log_text(self.run_id, spec_text, record.SPEC)
         return self.run_id
 
     def log_metrics(self, metrics: dict[str, float], run_id: str | None = None) -> None:
         now = int(time.time() * 1000)
-        entries = [Metric(k, float(v), now, 0) for k, v in metrics.items() if _is_number(v)]
-        for start in range(0, len(entries), 1000):
-            self.client.log_batch(run_id or self.run_id, metrics=entries[start:start + 1000])
+        self.client.log_batch(run_id or self.run_id,
+                              metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if record.is_number(v)])
 
-    def log_png(self, png: bytes, artifact_file: str, run_id: str | None = None) -> None:
-        log_bytes(self.client, run_id or self.run_id, png, artifact_file)
+    def log_figure(self, figure, artifact_file: str, run_id: str | None = None) -> None:
+        log_figure(self.client, run_id or self.run_id, figure, artifact_file)
 
-    def reopen_search(self, run_id: str) -> None:
+    def log_confusion(self, matrix: list[list[int]], class_names: list[str], title: str, png_file: str,
+                      run_id: str | None = None) -> None:
+        """The matrix as a picture to look at, and beside it as JSON (class names, counts) for
+        programs to read."""
+        run_id = run_id or self.run_id
+        self.log_figure(confusion_matrix_figure(matrix, class_names, title), png_file, run_id)
+        self.client.log_dict(run_id, {"classes": list(class_names), "rows": "true", "columns": "predicted",
+                                      "matrix": matrix}, png_file.removesuffix(".png") + ".json")  # CONFUSION_*_JSON
+
+    def reopen_search(self) -> None:
         """A resumed search continues its own search run, not a second one."""
-        self.run_id = run_id
-        self.client.update_run(run_id, status="RUNNING")
+        self.client.update_run(self.run_id, status="RUNNING")
 
     def end_search(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self.client.set_terminated(self.run_id, status=status)
 
     def runs_url(self, server: str = "http://127.0.0.1:5000") -> str:
+        """The experiment's training runs in MLflow's UI. MLflow 3.17's UI opens an experiment
+        on its GenAI overview unless its "Model training" switch is on; the link turns it on."""
         base = self.uri if self.uri.startswith(("http://", "https://")) else server
-        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs"
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}?{UI_TRAINING_VIEW}"
+
+
+@dataclass
+class TrialRun:
+    """What the logger knows of one trial: its MLflow run and how the trial went."""
+
+    run_id: str
+    config: dict[str, Any]
+    history: list[dict] = field(default_factory=list)  # a row per epoch: curves and KEPT_RESULT_KEYS
+    best: dict | None = None  # the history row of its best epoch by the search metric
+    best_checkpoint: str | None = None  # that epoch's checkpoint folder
+    status: str | None = None  # a Status once it ended (or was interrupted); None while it runs
+    error: str | None = None  # why it failed, one line
+    node: str | None = None  # the Ray node it last reported from
+
+
+# The trial loggers of this driver, by search run id (see TrialLogger.__reduce__).
+_LOGGERS: weakref.WeakValueDictionary[str, TrialLogger] = weakref.WeakValueDictionary()
+
+
+def _logger_of_search_run(search_run_id: str) -> TrialLogger:
+    logger = _LOGGERS.get(search_run_id)
+    if logger is None:
+        raise SpecError(f"the MLflow trial logger of search run {search_run_id} runs only in the driver of "
+                        "that search (not in a Ray Client session, nor in a Tune experiment restored by hand); "
+                        "resume a search with python -m search.run SPACE --resume")
+    logger.restored_by_tune = True
+    return logger
 
 
 class TrialLogger(tune.Callback):
-    """Ray Tune callback, in the driver: a nested MLflow run per trial, metrics every epoch."""
+    """Ray Tune callback, in the driver: a nested MLflow run per trial, metrics every epoch.
+
+    On resume the logger learns the trials so far from MLflow (adopt_existing_runs), not
+    from Tune's saved callback state (get_state/set_state): Tune saves that state only
+    every so often, so it can lag the epochs MLflow already has, and the trials would log
+    those again. MLflow is the record; the logger reads it back.
+    """
 
     def __init__(self, tracker: Tracker, spec: Spec, class_names: list[str] | None = None):
         self.tracker, self.client, self.spec = tracker, tracker.client, spec
         self.class_names = class_names
         self.metric, self.mode = spec.search.metric, spec.search.mode
-        self.run_ids: dict[str, str] = {}
-        self.history: dict[str, list[dict]] = {}
-        self.best: dict[str, dict] = {}  # each trial's best epoch by the search metric
-        self.best_checkpoint: dict[str, str] = {}
-        self.status: dict[str, str] = {}
-        self.errors: dict[str, str] = {}
-        self.configs: dict[str, dict] = {}
-        self.nodes: dict[str, str] = {}  # the Ray node each trial last reported from
-
+        self.trials: dict[str, TrialRun] = {}
         # Set at the end of the Tune loop: trials that did not finish (an interrupt).
         self.unfinished: list[str] = []
         self.trials_created = 0
+        self.restored_by_tune = False  # set when a restored Tuner resolved to this logger
+        _LOGGERS[tracker.run_id] = self
+
+    def __reduce__(self):
+        # Tune pickles a run's callbacks into its experiment folder, and Tuner.restore hands
+        # back those copies, with no public way to give it the resuming driver's own
+        # (ray-project/ray#41364). So the logger pickles as its search run's id, and a restored
+        # Tuner gets the live logger this driver made for that search run (with its MLflow
+        # client); unpickled anywhere else, it says how to resume instead.
+        return (_logger_of_search_run, (self.tracker.run_id,))
 
     def adopt_existing_runs(self) -> None:
         """On resume: the search run's trial runs, their histories and how they ended."""
-        runs = self.client.search_runs(
-            [self.tracker.experiment_id],
-            f"tags.`{PARENT}` = '{self.tracker.run_id}' and tags.`{ROLE}` = 'trial'", max_results=10_000)
+        runs = record.all_runs(self.client, [self.tracker.experiment_id], record.trial_runs_filter(self.tracker.run_id))
         for run in runs:
-            trial_id = run.data.tags["trial_id"]
-            self.run_ids[trial_id] = run.info.run_id
-            self.configs[trial_id] = unflatten(run.data.params)
-            self.history[trial_id] = self._history_from_mlflow(run)
-            for row in self.history[trial_id]:
-                self._update_best(trial_id, row)
-            status = run.data.tags.get(STATUS, "running")
-            if status in ENDED:
-                self.status[trial_id] = status
-                if ERROR in run.data.tags:
-                    self.errors[trial_id] = run.data.tags[ERROR]
+            trial = self.trials[run.data.tags[record.TRIAL_ID]] = TrialRun(
+                run.info.run_id, unflatten(run.data.params), history=self._history_from_mlflow(run))
+            for row in trial.history:
+                self._update_best(trial, row)
+            status = run.data.tags.get(record.STATUS)
+            if record.has_ended(status):
+                trial.status, trial.error = status, run.data.tags.get(record.ERROR)
 
     def _history_from_mlflow(self, run) -> list[dict]:
         rows: dict[int, dict] = {}
         for name in run.data.metrics:
-            for point in self.client.get_metric_history(run.info.run_id, name):
-                rows.setdefault(point.step, {"epoch": point.step})[name] = point.value
+            for step, value in record.metric_history(self.client, run.info.run_id, name):
+                rows.setdefault(step, {"epoch": step})[name] = value
         return [rows[step] for step in sorted(rows)]
 
     # --- Tune hooks -------------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
-        if trial.trial_id in self.run_ids:
+        known = self.trials.get(trial.trial_id)
+        if known is not None:
             # A retried trial, or one a resumed search continues: it keeps its run.
-            if self.status.get(trial.trial_id) in (None, "interrupted"):
-                self.status.pop(trial.trial_id, None)
-                run_id = self.run_ids[trial.trial_id]
-                self.client.update_run(run_id, status="RUNNING")
-                self.client.set_tag(run_id, STATUS, "running")
-            self.configs[trial.trial_id] = trial.config
+            if known.status in (None, Status.INTERRUPTED):
+                known.status = None
+                self.client.update_run(known.run_id, status="RUNNING")
+                self.client.set_tag(known.run_id, record.STATUS, Status.RUNNING)
+            known.config = trial.config
             return
         run = self.client.create_run(
             self.tracker.experiment_id, run_name=trial.trial_id,
-            tags={ROLE: "trial", PARENT: self.tracker.run_id, "trial_id": trial.trial_id,
-                  STATUS: "running"})
-        self.run_ids[trial.trial_id] = run.info.run_id
-        self.history[trial.trial_id] = []
-        self.configs[trial.trial_id] = trial.config
+            tags={record.ROLE: Role.TRIAL, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
+                  record.STATUS: Status.RUNNING})
+        self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
         log_params(self.client, run.info.run_id, flatten(trial.config))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        run_id = self.run_ids[trial.trial_id]
+        known = self.trials[trial.trial_id]
         epoch = int(result["epoch"])
-        row = {k: v for k, v in result.items() if k in _trial_metric_names(result)}
-        row["epoch"] = epoch
-        if "val_confusion" in result:
-            row["val_confusion"] = result["val_confusion"]
-        history = self.history.setdefault(trial.trial_id, [])
-        if history and epoch <= history[-1]["epoch"]:
+        if known.history and epoch <= known.history[-1]["epoch"]:
             # A trial continued from its checkpoint repeats epochs MLflow already has:
             # logging them again would give a metric two values at one step.
             return
-        history.append(row)
+        row = {key: result[key] for key in (*record.ALL_CURVES, *KEPT_RESULT_KEYS) if key in result}
+        row["epoch"] = epoch
+        known.history.append(row)
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, epoch) for k, v in row.items()
-                   if k not in NOT_CURVES and _is_number(v)]
-        first = len(history) == 1
         tags = []
-        if result.get("node_id") != self.nodes.get(trial.trial_id):  # first result, or moved node
-            self.nodes[trial.trial_id] = result.get("node_id")
-            tags = [RunTag("ray.node_id", str(result.get("node_id"))), RunTag("device", str(result.get("device")))]
+        if result.get("node_id") != known.node:  # first result, or moved node
+            known.node = result.get("node_id")
+            tags = [RunTag(record.RAY_NODE_ID, str(known.node)), RunTag(record.DEVICE, str(result.get("device")))]
+        first = len(known.history) == 1
         self.client.log_batch(
-            run_id, metrics=metrics,
-            params=[Param("model_params", str(result["model_params"]))] if first else [], tags=tags)
-        self._update_best(trial.trial_id, row)
+            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in record.ALL_CURVES
+                                  if record.is_number(row.get(name))],
+            params=[Param(record.MODEL_PARAMS, str(result[record.MODEL_PARAMS]))] if first else [], tags=tags)
+        self._update_best(known, row)
 
-    def _update_best(self, trial_id: str, row: dict) -> None:
+    def _update_best(self, trial: TrialRun, row: dict) -> None:
         value = row.get(self.metric)
-        best = self.best.get(trial_id)
-        if _is_number(value) and (best is None or _better(value, best[self.metric], self.mode)):
-            self.best[trial_id] = row
+        if record.is_number(value) and (trial.best is None or _better(value, trial.best[self.metric], self.mode)):
+            trial.best = row
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        best = self.best.get(trial.trial_id)
-        if best is not None and best["epoch"] == trial.last_result.get("epoch"):
-            self.best_checkpoint[trial.trial_id] = checkpoint.path
+        known = self.trials[trial.trial_id]
+        if known.best is not None and known.best["epoch"] == trial.last_result.get("epoch"):
+            known.best_checkpoint = checkpoint.path
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        last = self.history.get(trial.trial_id) or [{}]
-        last = last[-1]
+        known = self.trials[trial.trial_id]
+        last = known.history[-1] if known.history else {}
         if last.get("early_stopped"):
-            status = "early_stopped"
+            status = Status.EARLY_STOPPED
         elif last.get("epoch", 0) >= self.spec.train.epochs:
-            status = "finished"
+            status = Status.FINISHED
         else:
-            status = "asha_stopped"
-        self._end_trial(trial, status, "FINISHED")
+            status = Status.ASHA_STOPPED
+        self._end_trial(trial.trial_id, status, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         error = _trial_error_text(trial)
-        reason = _one_line_reason(str(error))
-        self.errors[trial.trial_id] = reason
-        run_id = self.run_ids.get(trial.trial_id)
-        if run_id is None:  # failed before it started
+        if trial.trial_id not in self.trials:  # failed before it started
             self.on_trial_start(iteration, trials, trial)
-            run_id = self.run_ids[trial.trial_id]
-        self.client.set_tag(run_id, ERROR, reason)
-        self.client.log_text(run_id, str(error), "error.txt")
-        self._end_trial(trial, "failed", "FAILED")
+        known = self.trials[trial.trial_id]
+        known.error = _one_line_reason(str(error))
+        self.client.set_tag(known.run_id, record.ERROR, known.error)
+        self.client.log_text(known.run_id, str(error), record.ERROR_TEXT)
+        self._end_trial(trial.trial_id, Status.FAILED, "FAILED")
 
     def on_experiment_end(self, trials, **info):
         self.unfinished = [t.trial_id for t in trials if not t.is_finished()]
         self.trials_created = len(trials)
         known = {t.trial_id for t in trials}
-        for trial_id in [t for t in self.run_ids if t not in known]:
+        for trial_id in [t for t in self.trials if t not in known]:
             self._drop_orphan(trial_id)
 
     def _drop_orphan(self, trial_id: str) -> None:
         """A run whose trial Ray's saved state never recorded (the driver died right after
         starting it): the resumed search cannot continue it, so it must not stay RUNNING."""
-        run_id = self.run_ids.pop(trial_id)
-        if not self.history.get(trial_id):
-            self.client.delete_run(run_id)  # it never trained: it stood for nothing
-            for table in (self.history, self.configs, self.status, self.best):
-                table.pop(trial_id, None)
-            return
-        self.run_ids[trial_id] = run_id
-        if self.status.get(trial_id) not in ENDED:
-            self.status[trial_id] = "interrupted"
-            self.client.set_tag(run_id, STATUS, "interrupted")
-            self.client.set_terminated(run_id, status="KILLED")
+        orphan = self.trials[trial_id]
+        if not orphan.history:
+            self.client.delete_run(orphan.run_id)  # it never trained: it stood for nothing
+            del self.trials[trial_id]
+        elif not record.has_ended(orphan.status):
+            self._interrupt(orphan)
 
     # --- helpers ----------------------------------------------------------------------------
-    def _end_trial(self, trial, status: str, mlflow_status: str) -> None:
-        trial_id = trial.trial_id
-        run_id = self.run_ids[trial_id]
-        self.status[trial_id] = status
+    def _end_trial(self, trial_id: str, status: str, mlflow_status: str) -> None:
+        known = self.trials[trial_id]
+        known.status = status
         try:
-            history = self.history.get(trial_id, [])
-            if history:
-                self.tracker.log_png(learning_curve_png(history, f"trial {trial_id}"),
-                                     "learning_curve.png", run_id)
-            best = self.best.get(trial_id)
+            if known.history:
+                self.tracker.log_figure(learning_curve_figure(known.history, f"trial {trial_id}"),
+                                        record.LEARNING_CURVE, known.run_id)
+            best = known.best
             if best and "val_confusion" in best and self.class_names:
-                png = confusion_matrix_png(best["val_confusion"], self.class_names,
-                                           f"trial {trial_id}: validation, epoch {best['epoch']}")
-                self.tracker.log_png(png, "confusion_matrix_val.png", run_id)
-            checkpoint = self.best_checkpoint.get(trial_id)
-            if checkpoint and os.path.isdir(checkpoint):
-                self.client.log_artifacts(run_id, checkpoint, "best_checkpoint")
+                self.tracker.log_confusion(best["val_confusion"], self.class_names,
+                                           f"trial {trial_id}: validation, epoch {best['epoch']}",
+                                           record.CONFUSION_VAL, known.run_id)
+            if known.best_checkpoint and os.path.isdir(known.best_checkpoint):
+                self.client.log_artifacts(known.run_id, known.best_checkpoint, record.BEST_CHECKPOINT)
         except Exception:  # an artifact must never cost the trial's run its end state
-            self.client.log_text(run_id, traceback.format_exc(), "artifact_error.txt")
+            self.client.log_text(known.run_id, traceback.format_exc(), record.ARTIFACT_ERROR_TEXT)
         finally:
-            self.client.set_tag(run_id, STATUS, status)
-            self.client.set_terminated(run_id, status=mlflow_status)
+            self.client.set_tag(known.run_id, record.STATUS, status)
+            self.client.set_terminated(known.run_id, status=mlflow_status)
 
-    def end_unfinished(self, status: str = "KILLED") -> None:
+    def _interrupt(self, trial: TrialRun) -> None:
+        trial.status = Status.INTERRUPTED
+        self.client.set_tag(trial.run_id, record.STATUS, Status.INTERRUPTED)
+        self.client.set_terminated(trial.run_id, status="KILLED")
+
+    def count(self, status: str | None) -> int:
+        """How many trials are in `status` (None: still running)."""
+        return sum(trial.status == status for trial in self.trials.values())
+
+    def end_unfinished(self) -> None:
         """Ends runs of trials the search left running (interrupt), so none stays RUNNING."""
-        for trial_id, run_id in self.run_ids.items():
-            if trial_id not in self.status:
-                self.status[trial_id] = "interrupted"
-                self.client.set_tag(run_id, STATUS, "interrupted")
-                self.client.set_terminated(run_id, status=status)
-
-
-def _trial_metric_names(result: dict) -> set[str]:
-    # The trainable's own metrics; Ray adds bookkeeping keys (time_total_s, pid, ...) we skip.
-    own = {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "val_mae",
-           "val_rmse", "epoch_time_s", "model_params", "early_stopped"}
-    return own & set(result)
+        for trial in self.trials.values():
+            if trial.status is None:
+                self._interrupt(trial)
 
 
 def _better(value: float, best: float, mode: str) -> bool:
     return value < best if mode == "min" else value > best
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _trial_error_text(trial) -> str:
@@ -286,14 +302,15 @@ def _one_line_reason(error: str) -> str:
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
-    entries = [Param(k, str(v)[:6000]) for k, v in params.items()]
-    for start in range(0, len(entries), BATCH):
-        client.log_batch(run_id, params=entries[start:start + BATCH])
+    # MlflowClient.log_batch splits what it is given into the batches the store takes, and
+    # the store cuts a value longer than MLflow's limit (6000 characters).
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
 
 
-def log_bytes(client: MlflowClient, run_id: str, content: bytes, artifact_file: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, os.path.basename(artifact_file))
-        with open(path, "wb") as handle:
-            handle.write(content)
-        client.log_artifact(run_id, path, os.path.dirname(artifact_file) or None)
+def log_figure(client: MlflowClient, run_id: str, figure, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        client.log_figure(run_id, figure, artifact_file, save_kwargs=dict(SAVE_KWARGS))
+    finally:
+        plt.close(figure)

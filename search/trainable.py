@@ -12,6 +12,7 @@ import torch
 from ray import tune
 
 from search.data import get_task
+from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
 
 CHECKPOINT_FILE = "trial.pt"
 
@@ -29,7 +30,7 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
 
     torch.set_num_threads(trial_threads())
     # Every epoch checkpoints; Ray's line per checkpoint would bury the progress table.
-    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    logging.getLogger(CHECKPOINT_STORAGE_LOGGER).setLevel(logging.WARNING)
     task = get_task(task_name)
     splits = task.splits(loaded, task.Options(**config["data"]))
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)

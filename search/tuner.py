@@ -10,6 +10,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
+from search.errors import SpecError
 from search.no_repeats import NoRepeats
 from search.space import param_space
 from search.spec import Spec
@@ -52,18 +53,25 @@ def build_trainable(spec: Spec, loaded: Any):
     return tune.with_resources(trainable, {"cpu": resources.cpu, "gpu": resources.gpu})
 
 
-def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, callbacks: list) -> tune.Tuner:
-    """The interrupted search's Tuner, with its searcher state (Optuna's history) intact."""
+def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, logger) -> tune.Tuner:
+    """The interrupted search's Tuner, with its searcher state (Optuna's history) intact.
+
+    Tune restores the callbacks the search started with; the trial logger among them
+    comes back as this driver's `logger` (TrialLogger.__reduce__), which must have happened.
+    """
     tuner = tune.Tuner.restore(experiment_dir, trainable=build_trainable(spec, loaded),
                                resume_unfinished=True, resume_errored=False, restart_errored=False)
-    # Tune restores the callbacks pickled when the search began; ours must be the live
-    # logger that knows the MLflow runs so far. Tune has no public setter for this.
-    tuner._local_tuner.get_run_config().callbacks = [RepairStaleCheckpoints(), *callbacks]
+    if not logger.restored_by_tune:
+        raise SpecError(f"--resume: Ray Tune's state in {experiment_dir} did not give back the search's "
+                        "MLflow trial logger (a search started by an earlier version of this platform "
+                        "cannot be resumed by this one)")
     return tuner
 
 
 def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune.Tuner:
     search = spec.search
+    # The repair matters only on resume, but a restored Tuner has the callbacks it began with.
+    callbacks = [RepairStaleCheckpoints(), *callbacks]
     return tune.Tuner(
         build_trainable(spec, loaded),
         param_space=param_space(spec),

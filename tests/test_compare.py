@@ -7,6 +7,7 @@ Tables are checked against the runs' logged metrics, value by value.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -14,18 +15,16 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from search import record
 from search.compare import main
 from search.compare.importance import param_importances
-from search.compare.store import (
-    COMPARISON_EXPERIMENT,
-    choose_experiments,
-    load_searches,
-    open_store,
-)
+from search.compare.store import choose_experiments, load_searches, open_store
 from search.compare.tables import best_table, describe_change, settings_as_run, trials_table
+from search.record import COMPARISON_EXPERIMENT, Role, Status, space_param
 from tests.helpers import SPACES
 
 # --- a store filled by hand, in the layout of search/tracking.py and search/pipeline.py ------
@@ -85,35 +84,38 @@ def log_search(client, experiment: str, kind: str, spec_text: str, space: dict, 
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     search = client.create_run(experiment_id, run_name=f"{experiment} search", tags={
-        "search.role": "search", "search.kind": kind, "search.task": "task-" + kind,
-        "search.model": "model-" + kind, "ray.run_name": experiment})
+        record.ROLE: Role.SEARCH, record.KIND: kind, record.TASK: "task-" + kind,
+        record.MODEL: "model-" + kind, record.RAY_RUN_NAME: experiment})
     run_id = search.info.run_id
-    params = {"task": "task-" + kind, "search.metric": metric, "search.mode": mode, "smoke": "False",
-              **{f"space.{k}": v for k, v in space.items()}}
-    client.log_text(run_id, spec_text, "spec.yaml")
+    params = {record.TASK_PARAM: "task-" + kind, record.SEARCH_METRIC: metric, record.SEARCH_MODE: mode,
+              record.SMOKE_PARAM: "False", **{f"{record.SPACE_PREFIX}{k}": v for k, v in space.items()}}
+    client.log_text(run_id, spec_text, record.SPEC)
     base = base or {}
     for trial_id, ended, values, curves in trials:
         trial = client.create_run(experiment_id, run_name=trial_id, tags={
-            "search.role": "trial", "mlflow.parentRunId": run_id, "trial_id": trial_id,
-            "search.status": ended, **({"search.error": "ValueError: train_loss is nan"}
-                                       if ended == "failed" else {})})
+            record.ROLE: Role.TRIAL, record.PARENT: run_id, record.TRIAL_ID: trial_id,
+            record.STATUS: ended, **({record.ERROR: "ValueError: train_loss is nan"}
+                                     if ended == Status.FAILED else {})})
         now = int(time.time() * 1000)
         client.log_batch(trial.info.run_id, params=[
-            Param(k, v) for k, v in {**base, **values, "model_params": "123"}.items()], metrics=[
+            Param(k, v) for k, v in {**base, **values, record.MODEL_PARAMS: "123"}.items()], metrics=[
             Metric(name, value, now, epoch) for name, series in curves.items()
             for epoch, value in enumerate(series, start=1)])
-        client.set_terminated(trial.info.run_id, "FAILED" if ended == "failed" else "FINISHED")
+        client.set_terminated(trial.info.run_id, "FAILED" if ended == Status.FAILED else "FINISHED")
     if best:
-        params["best.trial_id"] = best
+        params[record.BEST_TRIAL_ID] = best
         chosen = next(values for trial_id, _, values, _ in trials if trial_id == best)
-        params.update({f"best.{k}": v for k, v in chosen.items()})
+        params.update({f"{record.BEST_PREFIX}{k}": v for k, v in chosen.items()})
     client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()],
                      metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in test.items()])
     client.set_terminated(run_id, status)
     return run_id
 
 
-FORECAST_SPACE = {"model.hidden_size": "choice [32, 64]", "train.lr": "loguniform [0.0001, 0.1]"}
+FORECAST_SPACE = {"model.hidden_size": space_param("choice", [32, 64]),
+                  "train.lr": space_param("loguniform", [0.0001, 0.1])}
+# As searches logged a dimension before its JSON form: "choice [32, 64, 128]".
+SENTIMENT_SPACE = {"model.hidden_size": "choice [32, 64, 128]"}
 # train.epochs=2 in every trial while spec.yaml says 3: a search-wide setting (as --smoke does).
 FORECAST_BASE = {"data.lookback": "48", "model.name": "simple_rnn", "train.epochs": "2",
                  "train.optimizer": "adam"}
@@ -130,7 +132,7 @@ def store(tmp_path_factory):
         "forecast": log_search(client, "forecast", "regression", REGRESSION_SPEC, FORECAST_SPACE,
                                FORECAST_TRIALS, FORECAST_TEST, best="aaaa0002", base=FORECAST_BASE),
         "sentiment": log_search(client, "sentiment", "classification", CLASSIFICATION_SPEC,
-                                {"model.hidden_size": "choice [32, 64, 128]"}, SENTIMENT_TRIALS,
+                                SENTIMENT_SPACE, SENTIMENT_TRIALS,
                                 SENTIMENT_TEST, metric="val_acc", mode="max", best="bbbb0001",
                                 base={"model.name": "lstm", "train.epochs": "2"}),
     }
@@ -147,7 +149,7 @@ def store(tmp_path_factory):
     return SimpleNamespace(uri=uri, client=client, ids=ids)
 
 
-def record(client, name: str, every_run: bool = False):
+def searches_of(client, name: str, every_run: bool = False):
     return load_searches(client, client.get_experiment_by_name(name), every_run=every_run)
 
 
@@ -161,7 +163,7 @@ def read_table(path):
 
 def test_trial_rows_are_read_from_the_runs_metrics(store):
     client = store.client
-    [search] = record(client, "forecast")
+    [search] = searches_of(client, "forecast")
     table = trials_table(search).set_index("trial")
 
     # Best first by the search metric (each trial's best epoch); the failed one, with no value, last.
@@ -196,7 +198,7 @@ def test_trial_rows_are_read_from_the_runs_metrics(store):
 
 def test_change_is_what_a_trial_changed_on_the_base_config(store):
     client = store.client
-    [search] = record(client, "forecast")
+    [search] = searches_of(client, "forecast")
     changes = {t.trial_id: describe_change(search, t) for t in search.trials}
     # spec.yaml's base: hidden_size 32, lr 1e-3 (written as "1e-3", logged as "0.001").
     assert changes["aaaa0001"] == "base config"
@@ -208,7 +210,7 @@ def test_change_is_what_a_trial_changed_on_the_base_config(store):
 
 def test_best_of_each_search_is_grouped_by_task_kind(store):
     client, ids = store.client, store.ids
-    searches = record(client, "forecast") + record(client, "sentiment")
+    searches = searches_of(client, "forecast") + searches_of(client, "sentiment")
     regression, classification = best_table(searches, "regression"), best_table(searches, "classification")
     assert list(regression["experiment"]) == ["forecast"]
     assert list(classification["experiment"]) == ["sentiment"]
@@ -228,9 +230,25 @@ def test_best_of_each_search_is_grouped_by_task_kind(store):
     assert regression.iloc[0]["trials"] == 4 and regression.iloc[0]["trials_completed"] == 3
 
 
+def test_the_space_is_read_in_both_logged_forms(store):
+    [forecast] = searches_of(store.client, "forecast")
+    assert forecast.space == {"model.hidden_size": ("choice", [32, 64]), "train.lr": ("loguniform", [0.0001, 0.1])}
+    [sentiment] = searches_of(store.client, "sentiment")  # the text form of earlier searches
+    assert sentiment.space == {"model.hidden_size": ("choice", [32, 64, 128])}
+
+
+def test_a_repeated_step_keeps_the_later_value(store):
+    client = store.client
+    run_id = client.create_run("0").info.run_id  # in Default, which holds no searches
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric("val_loss", 0.5, now, 1), Metric("val_loss", 0.4, now, 2),
+                                      Metric("val_loss", 0.45, now + 5, 2), Metric("val_loss", 0.3, now + 6, 3)])
+    assert record.metric_history(client, run_id, "val_loss") == [(1, 0.5), (2, 0.45), (3, 0.3)]
+
+
 def test_importance_needs_two_trials_with_different_values(store):
     client = store.client
-    [forecast] = record(client, "forecast")
+    [forecast] = searches_of(client, "forecast")
     importances, why = param_importances(forecast)
     assert why == "" and set(importances) == {"model.hidden_size", "train.lr"}
     assert sum(importances.values()) == pytest.approx(1.0)
@@ -243,9 +261,9 @@ def test_importance_needs_two_trials_with_different_values(store):
 def test_latest_finished_search_run_is_chosen(store):
     client, ids = store.client, store.ids
     older, newer, interrupted = ids["again"]
-    [chosen] = record(client, "again")
+    [chosen] = searches_of(client, "again")
     assert chosen.run.info.run_id == newer and chosen.other_runs == 2
-    assert [s.run.info.run_id for s in record(client, "again", every_run=True)] == [interrupted, newer, older]
+    assert [s.run.info.run_id for s in searches_of(client, "again", every_run=True)] == [interrupted, newer, older]
 
 
 def test_search_without_finished_trials_is_reported_not_a_crash(store, tmp_path):
@@ -303,7 +321,7 @@ def test_command_writes_report_and_logs_a_comparison_run(store, tmp_path, capsys
     experiment = client.get_experiment_by_name(COMPARISON_EXPERIMENT)
     [run] = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
                                max_results=1)
-    assert run.data.tags["search.role"] == "comparison" and run.info.status == "FINISHED"
+    assert run.data.tags[record.ROLE] == Role.COMPARISON and run.info.status == "FINISHED"
     assert run.data.params["search_run.forecast"] == ids["forecast"]
     assert run.data.params["top_k"] == "2"
     assert {"comparison.html", "comparison.md", "best_regression.csv", "best_classification.csv",
@@ -355,13 +373,16 @@ def test_real_trial_tables_match_the_runs(real_store):
         [search] = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'search'")
         trials = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'trial'")
         table = read_table(out / name / "trials.csv").set_index("trial")
-        assert set(table.index) == {t.data.tags["trial_id"] for t in trials}
-        kind = search.data.tags["search.kind"]
+        assert set(table.index) == {t.data.tags[record.TRIAL_ID] for t in trials}
+        kind = search.data.tags[record.KIND]
+        # Each searched dimension as the space file writes it, in JSON.
+        written = yaml.safe_load((SPACES / f"{name}.yaml").read_text())["space"]
+        assert {key: json.loads(search.data.params[f"{record.SPACE_PREFIX}{key}"]) for key in written} == written
         ranges = ("train_acc", "val_acc", "train_loss", "val_loss") if kind == "classification" \
             else ("train_loss", "val_loss", "val_mae")
         for trial in trials:
-            row = table.loc[trial.data.tags["trial_id"]]
-            assert row["ended"] == trial.data.tags["search.status"]
+            row = table.loc[trial.data.tags[record.TRIAL_ID]]
+            assert row["ended"] == trial.data.tags[record.STATUS]
             for metric in ranges:
                 logged = [m.value for m in client.get_metric_history(trial.info.run_id, metric)]
                 assert row[f"{metric}_low"] == pytest.approx(min(logged), rel=1e-12)
@@ -403,8 +424,8 @@ def test_real_report_pictures_and_comparison_run(real_store):
     assert page.count("data:image/png;base64,") == 7  # 3 pictures per search + confusion matrices
     assert (out / "confusion_matrices.png").read_bytes().startswith(b"\x89PNG")
     run = client.get_run(real_store.comparison_id)
-    assert run.data.tags["search.role"] == "comparison"
-    assert run.data.tags["search.compared"] == "lstm_sentiment, rnn_units"
+    assert run.data.tags[record.ROLE] == Role.COMPARISON
+    assert run.data.tags[record.COMPARED] == "lstm_sentiment, rnn_units"
     paths = artifact_paths(client, run.info.run_id)
     assert {"comparison.html", "confusion_matrices.png", "rnn_units/learning_curves.png",
             "lstm_sentiment/parallel_coordinates.png", "lstm_sentiment/importance.png"} <= paths

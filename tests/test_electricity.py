@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from search.data import get_task
 from search.data.electricity import LoadedSeries, read_uci, window_splits
 
 from search.errors import SpecError
+from search.run import main
+from search.spec import validate_spec
+from tests.helpers import series_lines, write_lines, write_space
 
 TASK = get_task("electricity")
 
@@ -104,3 +110,197 @@ def test_splits_shapes_follow_lookback_and_horizon():
     x, y = splits.train
     assert x.shape[1:] == (24, 1) and y.shape[1:] == (3,)
     assert splits.model_inputs == {"input_size": 1, "output_size": 3, "lookback": 24}
+
+
+# --- a user's CSV of one series, by column names ------------------------------------------------
+
+SERIES_SPACE = """\
+name: load
+task: series
+data: {{path: {path}, lookback: 24}}
+model: {{name: simple_rnn, hidden_size: 8, num_layers: 1}}
+space:
+  data.lookback: {{choice: [12, 24]}}
+"""
+
+
+def series_refusal(tmp_path, lines, **options) -> str:
+    """The one-line refusal of loading a CSV of these lines with these data options."""
+    path = write_lines(tmp_path / "load.csv", lines)
+    with pytest.raises(SpecError) as caught:
+        TASK.load(TASK.Options(path=str(path), **options))
+    message = str(caught.value)
+    assert "\n" not in message
+    return message.replace(str(path), "load.csv")
+
+
+def test_series_task_reads_a_csv_by_column_names(tmp_path):
+    assert get_task("series") is TASK
+    lines = series_lines()
+    path = write_lines(tmp_path / "load.csv", lines)
+    options = TASK.Options(path=str(path), value_column="kwh", lookback=24)
+    loaded = TASK.load(options)
+    raw = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    assert loaded.name == "kwh" and loaded.step == "1h" and loaded.steps_per_day == 24
+    np.testing.assert_allclose(loaded.values * loaded.scale + loaded.offset, raw, rtol=1e-5)
+    assert (loaded.n_train, loaded.n_val) == (280, 40)
+    assert "series kwh: 400 steps of 1h, seasonal naive 24 steps back" in TASK.describe(loaded)
+    # The load repeats every 24 steps apart from a slow trend: the seasonal naive yardstick
+    # misses by the trend alone (0.24 kWh a day).
+    scores = TASK.baselines(loaded, options)
+    assert scores["baseline_seasonal_naive_test_mae"] == pytest.approx(0.24, abs=1e-3)
+
+
+def test_series_defaults_take_the_first_column_as_time_and_the_other_as_values(tmp_path):
+    two = write_lines(tmp_path / "two.csv", series_lines(header=("when", "demand")))
+    by_default = TASK.load(TASK.Options(path=str(two), lookback=12))
+    assert by_default.name == "demand" and len(by_default.values) == 400
+    # The same series with its columns the other way round, named.
+    swapped = write_lines(tmp_path / "swapped.csv", [",".join(line.split(",")[::-1])
+                                                     for line in series_lines(header=("when", "demand"))])
+    named = TASK.load(TASK.Options(path=str(swapped), format="csv", time_column="when",
+                                   value_column="demand", lookback=12))
+    np.testing.assert_array_equal(named.values, by_default.values)
+
+
+def test_season_sets_the_seasonal_naive_lag(tmp_path):
+    path = write_lines(tmp_path / "load.csv", series_lines())
+    daily = TASK.Options(path=str(path), value_column="kwh", lookback=24)
+    weekly = daily.model_copy(update={"season": 168})
+    by_day, by_week = TASK.load(daily), TASK.load(weekly)
+    assert by_week.season == 168
+    # A week back is seven days of trend: seven times the daily miss.
+    assert TASK.baselines(by_week, weekly)["baseline_seasonal_naive_test_mae"] == pytest.approx(
+        7 * TASK.baselines(by_day, daily)["baseline_seasonal_naive_test_mae"], rel=1e-3)
+    with pytest.raises(SpecError, match=r"^data.season: 400 steps reach back before the series' start"):
+        TASK.load(weekly.model_copy(update={"season": 400}))
+
+
+def test_a_calendar_frequency_is_a_regular_step(tmp_path):
+    lines = ["month,sales"] + [f"{stamp:%Y-%m},{i}" for i, stamp in
+                               enumerate(pd.date_range("2000-01-01", periods=120, freq="MS"))]
+    loaded = TASK.load(TASK.Options(path=str(write_lines(tmp_path / "m.csv", lines)), lookback=12, season=12))
+    assert loaded.step == "1MS" and len(loaded.values) == 120
+
+
+def test_a_gap_is_refused_with_its_line_or_interpolated(tmp_path):
+    lines = series_lines()
+    del lines[51:54]  # three hours missing after line 51
+    assert series_refusal(tmp_path, lines, value_column="kwh") == (
+        "data.path: load.csv, line 52, column 'stamp': 2021-03-03 05:00:00 follows 2021-03-03 01:00:00: "
+        "3 step(s) of 1h missing; fill gaps with data.fill: interpolate")
+    path = write_lines(tmp_path / "gap.csv", lines)
+    loaded = TASK.load(TASK.Options(path=str(path), value_column="kwh", fill="interpolate"))
+    assert len(loaded.values) == 400 and loaded.filled == 3
+    in_units = loaded.values * loaded.scale + loaded.offset
+    # Linear between the neighbours, in time.
+    before, after = float(lines[50].split(",")[1]), float(lines[51].split(",")[1])
+    np.testing.assert_allclose(in_units[50:53], before + (after - before) * np.arange(1, 4) / 4, rtol=1e-5)
+    assert "3 interpolated" in TASK.describe(loaded)
+
+
+def test_an_empty_value_is_a_gap(tmp_path):
+    lines = series_lines()
+    lines[30] = lines[30].replace(lines[30].split(",")[1], "")
+    assert series_refusal(tmp_path, lines, value_column="kwh") == (
+        "data.path: load.csv, line 31, column 'kwh': no value (a gap); fill gaps with data.fill: interpolate")
+    path = write_lines(tmp_path / "empty.csv", lines)
+    assert TASK.load(TASK.Options(path=str(path), value_column="kwh", fill="interpolate")).filled == 1
+
+
+@pytest.mark.parametrize("line, text, expected", [
+    (21, "yesterday", "line 21, column 'stamp': 'yesterday' is not a timestamp like the first one "
+                      "(%Y-%m-%d %H:%M:%S)"),
+    (21, "", "line 21, column 'stamp': no timestamp"),
+    (21, "2021-03-01 18:30:00", "line 21, column 'stamp': 2021-03-01 18:30:00 is off the series' step of 1h "
+                                "(the line before has 2021-03-01 18:00:00)"),
+    (21, "2021-03-01 18:00:00", "line 21, column 'stamp': 2021-03-01 18:00:00 does not come after the line "
+                                "before (2021-03-01 18:00:00); timestamps must increase"),
+])
+def test_a_bad_timestamp_is_refused_with_its_line(tmp_path, line, text, expected):
+    lines = series_lines()
+    lines[line - 1] = text + "," + lines[line - 1].split(",", 1)[1]
+    for fill in (None, "interpolate"):  # filling is for gaps, never for bad timestamps
+        assert series_refusal(tmp_path, lines, value_column="kwh", fill=fill) == f"data.path: load.csv, {expected}"
+
+
+def test_a_value_that_is_not_a_number_is_refused_with_its_line(tmp_path):
+    lines = series_lines()
+    lines[40] = lines[40].replace(lines[40].split(",")[1], "12,5".replace(",", ";"))
+    assert series_refusal(tmp_path, lines, value_column="kwh", fill="interpolate") == (
+        "data.path: load.csv, line 41, column 'kwh': '12;5' is not a number")
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({}, "data.value_column: null picks the one column besides 'stamp', but {csv} has 2: 'kwh', "
+         "'temperature'; name the one to forecast"),
+    ({"value_column": "load"}, "data.value_column: 'load' is not a column of {csv}; its columns: "
+                               "'stamp', 'kwh', 'temperature'"),
+    ({"time_column": "time", "value_column": "kwh"}, "data.time_column: 'time' is not a column of {csv}; "
+                                                     "its columns: 'stamp', 'kwh', 'temperature'"),
+    ({"value_column": "kwh", "client": "MT_001"}, "data.client: applies to data.format uci, not csv "
+                                                  "(a csv file's series is chosen with data.value_column)"),
+    ({"path": "{uci}", "value_column": "kwh"}, "data.value_column: applies to data.format csv, not uci "
+                                               "(a UCI file's series is chosen with data.client)"),
+    ({"path": "{uci}", "fill": "interpolate"}, "data.fill: applies to data.format csv, not uci "
+                                               "(a UCI file's series is chosen with data.client)"),
+    ({"format": "uci", "value_column": "kwh"}, "data.format: uci, but the first line of {csv} names no "
+                                               "MT_001, MT_002, ... columns; data.format csv reads a plain CSV"),
+    ({"path": None, "time_column": "stamp"}, "data.time_column: applies to a csv file in data.path, "
+                                             "not to the built-in series"),
+    ({"path": None, "format": "csv"}, "data.format: 'csv' needs data.path (a file in that format)"),
+])
+def test_keys_that_do_not_fit_the_file_are_refused_by_the_spec_check(tmp_path, options, expected):
+    paths = {"csv": write_lines(tmp_path / "load.csv", series_lines()), "uci": tmp_path / "LD2011_2014.txt"}
+    write_uci(paths["uci"], rows=200)
+    raw = yaml.safe_load(SERIES_SPACE.format(path=paths["csv"]))
+    raw["data"].update(options)
+    if raw["data"]["path"]:
+        raw["data"]["path"] = raw["data"]["path"].format(**paths)
+    with pytest.raises(SpecError) as caught:
+        validate_spec(raw, source="space.yaml")
+    assert str(caught.value) == "space.yaml: " + expected.format(**paths)
+
+
+# --- bad values in a UCI file --------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, column, text, expected", [
+    (8, 3, "1,2x", "line 8, column 'MT_003': '1,2x' is not a number"),
+    (8, 2, "", "line 8, column 'MT_002': no value"),
+    (10, 0, '"2011-13-45 00:00:00"', "line 10, column 1 (timestamps): '2011-13-45 00:00:00' is not a "
+                                     "timestamp like the first one (%Y-%m-%d %H:%M:%S)"),
+])
+def test_a_bad_value_in_a_uci_file_is_refused_with_its_line_and_column(tmp_path, monkeypatch, line, column,
+                                                                        text, expected):
+    monkeypatch.setenv("SEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "LD2011_2014.txt"
+    write_uci(path)
+    lines = path.read_text().splitlines()
+    fields = lines[line - 1].split(";")
+    fields[column] = text
+    lines[line - 1] = ";".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(SpecError) as refused:
+            TASK.load(TASK.Options(path=str(path)))
+    assert str(refused.value) == f"data.path: {path}, {expected}"
+    assert [str(w.message) for w in caught] == []  # no pandas warning before the refusal
+    assert not (tmp_path / "cache").exists()  # nothing cached of a refused file
+
+
+def test_a_bad_file_stops_the_command_with_one_line_and_nothing_started(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "LD2011_2014.txt"
+    write_uci(path)
+    # An unreadable first timestamp: pandas would fall back to guessing each one, with a warning.
+    path.write_text(path.read_text().replace('"2011-01-01 00:15:00"', '"soon"'))
+    space = write_space(tmp_path, SERIES_SPACE.format(path=path).replace("task: series", "task: electricity"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([str(space)]) == 2
+    assert [str(w.message) for w in caught] == []
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: data.path: {path}, line 2, column 1 (timestamps): 'soon' is not a timestamp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LD2011_2014.txt", "space.yaml"]

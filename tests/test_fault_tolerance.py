@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -12,10 +13,16 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search import record
+from search.api import check_same_as_started
 from search.errors import SpecError
+from search.record import Status
+from search.resume import ResumeRecord, write_record
 from search.run import main
-from search.stale_checkpoints import newest_complete_checkpoint
+from search.spec import apply_overrides, load_spec, read_yaml
+from search.stale_checkpoints import RepairStaleCheckpoints, newest_complete_checkpoint
 from search.storage import check_storage_reaches_every_node
+from search.tracking import Tracker, TrialLogger
 from search.trainable import CHECKPOINT_FILE
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
@@ -50,11 +57,11 @@ def wait_for(condition, timeout: float, what: str):
 
 def assert_clean_histories(client: MlflowClient, trials, epochs: int):
     for trial in trials:
-        assert trial.info.status == "FINISHED", trial.data.tags.get("search.error", trial.data.tags)
-        assert trial.data.tags["search.status"] == "finished"
+        assert trial.info.status == "FINISHED", trial.data.tags.get(record.ERROR, trial.data.tags)
+        assert trial.data.tags[record.STATUS] == Status.FINISHED
         for name in ("train_loss", "val_loss"):
             steps = [m.step for m in client.get_metric_history(trial.info.run_id, name)]
-            assert sorted(steps) == list(range(1, epochs + 1)), (trial.data.tags["trial_id"], name, steps)
+            assert sorted(steps) == list(range(1, epochs + 1)), (trial.data.tags[record.TRIAL_ID], name, steps)
 
 
 def cli(*args: str, cwd, env=None, **kwargs) -> subprocess.Popen:
@@ -70,14 +77,14 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
 
     def half_way(trials) -> list[str]:
         # Two epochs logged: Tune's saved state knows at least the first checkpoint.
-        return [t.data.tags["trial_id"] for t in trials if t.info.status == "RUNNING"
+        return [t.data.tags[record.TRIAL_ID] for t in trials if t.info.status == "RUNNING"
                 and len(client.get_metric_history(t.info.run_id, "val_loss")) >= 2]
 
     first = cli(str(path), "--tracking-uri", uri, cwd=workdir)
     try:
         def mid_way():
             _, trials = search_and_trial_runs(client, "tiny")
-            ended = [t for t in trials if t.data.tags.get("search.status") == "finished"]
+            ended = [t for t in trials if t.data.tags.get(record.STATUS) == Status.FINISHED]
             return ended and half_way(trials)
         wait_for(mid_way, 240, "one trial ended and another half-way")
     finally:
@@ -108,9 +115,36 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     assert [s.info.run_id for s in searches] == [search_id]  # the same search run, not a second
     assert searches[0].info.status == "FINISHED"
     assert len(trials) == 6  # Optuna's state came back: no trial proposed twice, none lost
-    assert len({t.data.tags["trial_id"] for t in trials}) == 6
+    assert len({t.data.tags[record.TRIAL_ID] for t in trials}) == 6
     assert_clean_histories(client, trials, epochs=4)
     assert "test_rmse" in searches[0].data.metrics
+
+
+def nothing(config):
+    pass
+
+
+def test_a_restored_tuner_calls_the_resuming_drivers_logger(workdir):
+    """Tune restores the callbacks a search began with; the trial logger among them comes
+    back as the logger the resuming driver made for the same search run (no Ray needed)."""
+    from ray import tune
+
+    spec = load_spec(write_space(workdir, TINY))
+    tracker = Tracker(spec, f"sqlite:///{workdir}/mlflow.db", run_id="search-run-of-this-test")
+    first = TrialLogger(tracker, spec)
+    tune.Tuner(nothing, run_config=tune.RunConfig(storage_path=str(workdir), name="tiny-1",
+                                                  callbacks=[RepairStaleCheckpoints(), first]))
+    del first  # the driver that started the search is gone
+    gc.collect()
+
+    resuming = TrialLogger(tracker, spec)
+    tune.Tuner.restore(str(workdir / "tiny-1"), trainable=nothing)
+    assert resuming.restored_by_tune
+
+    del resuming  # no driver of this search run: restoring by hand is refused with the way to resume
+    gc.collect()
+    with pytest.raises(SpecError, match="resume a search with python -m search.run SPACE --resume"):
+        tune.Tuner.restore(str(workdir / "tiny-1"), trainable=nothing)
 
 
 def test_the_newest_complete_checkpoint_is_found(tmp_path):
@@ -129,10 +163,39 @@ def test_the_newest_complete_checkpoint_is_found(tmp_path):
     assert newest_complete_checkpoint(fs, str(tmp_path / "no_such_trial")) is None
 
 
-def test_resume_refuses_changes_and_unknown_folders(workdir, capsys):
+def interrupted_search(workdir, overrides=()) -> tuple:
+    """The state a killed search leaves: its record beside Ray Tune's folder, and its MLflow
+    search run still RUNNING (what resume reads before Ray starts)."""
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    raw = apply_overrides(read_yaml(write_space(workdir, TINY)), [*overrides, f"tracking.uri={uri}"], "space.yaml")
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("tiny"), tags={"search.role": "search"})
+    record = ResumeRecord(run.info.run_id, uri, "tiny", "tiny-20260101-000000", False, raw)
+    write_record(str(workdir / "ray_results" / record.run_name), record)
+    return uri, record
+
+
+def test_resume_accepts_the_original_command_and_refuses_changes(workdir, capsys):
+    uri, record = interrupted_search(workdir, ["train.epochs=4"])
+    path = str(workdir / "space.yaml")
+    capsys.readouterr()  # MLflow's lines while it made the store
+    # The command re-typed: the same values are accepted (as settings, not as text).
+    check_same_as_started(record, ["train.epochs=4", "search.num_samples=6", f"tracking.uri={uri}"], False)
+    check_same_as_started(record, ["train.lr=3.0e-3", "search.storage=ray_results"], False)
+    for args, expected in [
+        (["--set", "train.epochs=2"], "--resume: train.epochs was 4 when the search started, 2 now"),
+        (["--num-samples", "7"], "search.num_samples was 6 when the search started, 7 now"),
+        (["--tracking-uri", f"sqlite:///{workdir}/other.db"], "tracking.uri was"),
+        (["--smoke"], "--smoke: the search was started without --smoke"),
+        (["--dry-run"], "it takes no --dry-run"),
+    ]:
+        assert main([path, "--resume", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
+
+
+def test_resume_refuses_unknown_folders(workdir, capsys):
     path = write_space(workdir, TINY)
-    assert main([str(path), "--resume", "--set", "train.epochs=2"]) == 2
-    assert "--resume continues a search as it was started" in capsys.readouterr().err
     assert main([str(path), "--resume", str(workdir)]) == 2
     assert "is not the folder of a search" in capsys.readouterr().err
     assert main([str(path), "--resume"]) == 2
@@ -173,7 +236,7 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
         try:
             def trial_on_worker():
                 _, trials = search_and_trial_runs(client, "tiny")
-                return [t for t in trials if t.data.tags.get("ray.node_id") == worker.node_id
+                return [t for t in trials if t.data.tags.get(record.RAY_NODE_ID) == worker.node_id
                         and t.info.status == "RUNNING" and len(t.data.metrics) > 0]
             moved = wait_for(trial_on_worker, 240, "a trial running on the worker node")[0]
             cluster.remove_node(worker)  # the node is lost mid-trial
@@ -187,7 +250,7 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
         assert len(searches) == 1 and len(trials) == 6
         assert_clean_histories(client, trials, epochs=5)  # retried from its checkpoint: no gap, no repeat
         retried = client.get_run(moved.info.run_id)
-        assert retried.data.tags["ray.node_id"] != worker.node_id  # it finished on the head node
+        assert retried.data.tags[record.RAY_NODE_ID] != worker.node_id  # it finished on the head node
         assert searches[0].data.metrics["trials_failed"] == 0
     finally:
         cluster.shutdown()

@@ -111,6 +111,11 @@ def test_folder_loader_reads_pngs_and_jpegs_per_class(image_folder):
         "in_channels": 3, "num_classes": 3, "image_size": 64}
 
 
+def test_a_relative_folder_is_made_absolute_for_the_trials(image_folder, monkeypatch):
+    monkeypatch.chdir(image_folder.parent)
+    assert TASK.Options(path="shapes").path == str(image_folder)
+
+
 def test_corrupt_file_is_skipped_with_a_warning_and_counted(image_folder):
     broken = image_folder / "circle" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")

@@ -12,7 +12,12 @@ from search.errors import SpecError
 @pytest.mark.parametrize("name", TASKS.names())
 def test_every_listed_task_loads_its_module(name):
     task = get_task(name)
-    assert task.name == name and task.kind in ("classification", "regression")
+    assert name in (task.name, *task.aliases) and task.kind in ("classification", "regression")
+
+
+@pytest.mark.parametrize("alias, name", [("text", "tweets"), ("series", "electricity")])
+def test_a_task_answers_to_its_second_name(alias, name):
+    assert get_task(alias) is get_task(name)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -26,7 +31,7 @@ def test_every_listed_model_builds(name):
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(SpecError, match="unknown task 'weather'; available: electricity, images, tweets"):
+    with pytest.raises(SpecError, match="unknown task 'weather'; available: electricity, images, series, text, tweets"):
         get_task("weather")
     with pytest.raises(SpecError, match="unknown model 'mlp'; available: bilstm, lstm, resnet18, simple_rnn, vgg13"):
         MODELS.get("mlp")

@@ -9,7 +9,7 @@ import pytest
 
 from search.errors import SpecError
 from search.run import main
-from search.spec import load_spec
+from search.spec import load_spec, read_yaml
 from tests.helpers import REPO, SPACES, write_space
 
 GOOD = """\
@@ -92,6 +92,38 @@ def test_bad_input_is_one_clear_line(tmp_path, edit, expected):
 def test_broken_yaml_names_its_line(tmp_path):
     message = refusal(tmp_path, GOOD.replace("mode: min", "mode: [min"))
     assert "broken YAML: line" in message
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("mode: min", "mode: min\n  mode: max"), "duplicate key 'search.mode' at line 9 (first at line 8)"),
+    (("name: tiny", "name: tiny\nname: other"), "duplicate key 'name' at line 2 (first at line 1)"),
+    (("{choice: [32, 64, 128]}", "{choice: [32], choice: [64]}"),
+     "duplicate key 'space.model.hidden_size.choice' at line 15, column 37 (first at line 15, column 23)"),
+    (("tracking: {uri: sqlite:///mlflow.db, experiment: tiny}",
+      "tracking: {uri: sqlite:///mlflow.db, experiment: tiny}\ntracking: {experiment: other}"),
+     "duplicate key 'tracking' at line 18 (first at line 17)"),
+])
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, edit, expected):
+    old, new = edit
+    assert old in GOOD
+    message = refusal(tmp_path, GOOD.replace(old, new, 1))
+    assert message == f"{tmp_path / 'space.yaml'}: {expected}; YAML would silently keep only the last"
+
+
+def test_equal_keys_in_different_mappings_are_no_duplicates(tmp_path):
+    raw = read_yaml(write_space(tmp_path, GOOD))  # `name` at the top and in model, `tiny` twice
+    assert raw["name"] == "tiny" and raw["model"]["name"] == "simple_rnn"
+    merged = write_space(tmp_path, "base: &base {lr: 1, epochs: 2}\ntrain:\n  <<: *base\n  lr: 3\n", "m.yaml")
+    assert read_yaml(merged)["train"] == {"lr": 3, "epochs": 2}  # a merge key's value may be overridden
+
+
+def test_a_spec_that_is_not_utf8_is_refused_naming_the_byte(tmp_path, capsys):
+    path = tmp_path / "space.yaml"
+    # Latin-1, as an editor on another system may save it: "é" is the one byte 0xe9.
+    path.write_bytes(GOOD.replace("name: tiny", "# caf\u00e9 load\nname: tiny").encode("latin-1"))
+    assert main([str(path), "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {path}: not UTF-8 text: byte 0xe9 at line 1 (byte offset 5); save the file as UTF-8"]
 
 
 def test_missing_file_is_refused(tmp_path):

@@ -25,6 +25,7 @@ from search.models import create_model, validate_model_options
 
 from search.errors import SpecError
 from search.spec import load_spec
+from tests.helpers import write_reviews, write_space
 
 TASK = get_task("tweets")
 KAGGLE_COLUMNS = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "negativereason",
@@ -32,6 +33,14 @@ KAGGLE_COLUMNS = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence
                   "negativereason_gold", "retweet_count", "text", "tweet_coord", "tweet_created",
                   "tweet_location", "user_timezone"]
 DATA_INPUTS = {"vocab_size": 52, "num_classes": 3, "pad_id": PAD_ID}
+REVIEWS_SPACE = """\
+name: reviews
+task: text
+data: {{path: {path}, text_column: review, label_column: stars}}
+model: {{name: lstm, hidden_size: 8, embedding_dim: 8}}
+space:
+  data.vocab_size: {{choice: [20, 50]}}
+"""
 
 
 def write_kaggle(path, rows: list[tuple[str, str]], columns=KAGGLE_COLUMNS) -> str:
@@ -169,23 +178,119 @@ def test_kaggle_file_with_quoted_commas_and_newlines(tmp_path):
     splits = TASK.splits(loaded, options)
     assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [16, 5, 9]
     assert splits.train[0].shape == (16, 6)
-    assert "30 tweets" in TASK.describe(loaded)
+    assert "30 texts (10 negative / 10 neutral / 10 positive)" in TASK.describe(loaded)
     scores = TASK.baselines(loaded, options)
     assert set(scores) == {"baseline_tfidf_test_acc", "baseline_tfidf_test_f1"}
     assert all(0 <= v <= 1 for v in scores.values())
 
 
-@pytest.mark.parametrize("missing", ["airline_sentiment", "text"])
-def test_file_without_a_needed_column_is_refused(tmp_path, missing):
+@pytest.mark.parametrize("missing, key", [("airline_sentiment", "label_column"), ("text", "text_column")])
+def test_file_without_a_needed_column_is_refused(tmp_path, missing, key):
     columns = [c for c in KAGGLE_COLUMNS if c != missing]
     path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows(), columns=columns)
-    with pytest.raises(SpecError, match=missing):
-        TASK.load(TASK.Options(path=path))
+    for refused in (lambda: TASK.load(TASK.Options(path=path)), lambda: TASK.check(TASK.Options(path=path))):
+        with pytest.raises(SpecError) as caught:
+            refused()
+        assert str(caught.value).startswith(f"data.{key}: {missing!r} is not a column of {path}; "
+                                             "its columns: 'tweet_id', ")
 
 
-def test_unknown_sentiment_is_refused(tmp_path):
+# --- a user's CSV, by column names ---------------------------------------------------------
+
+def reviews_options(path, **options):
+    return TASK.Options(path=str(path), text_column="review", label_column="stars", max_len=6, **options)
+
+
+def test_text_task_reads_renamed_columns_with_any_labels(tmp_path):
+    assert get_task("text") is TASK
+    path = write_reviews(tmp_path / "reviews.csv")
+    options = reviews_options(path)
+    # Known before loading (validation, --dry-run): from the label column alone.
+    assert TASK.model_inputs(options)["num_classes"] == 3
+    loaded = TASK.load(options)
+    # Sorted by value, as the labels are all numbers: "10" comes after "2".
+    assert loaded.class_names == TASK.class_names(loaded) == ["1", "2", "10"]
+    first = [loaded.words[i] for i in loaded.token_ids(options)[0]]  # row 0 is a "10" review
+    assert loaded.labels[0] == 2 and first == ["item", "0", "superb", "lovely", "perfect"]
+    assert "30 texts (10 1 / 10 2 / 10 10)" in TASK.describe(loaded)
+    splits = TASK.splits(loaded, options)
+    assert splits.class_names == ["1", "2", "10"] and splits.model_inputs["num_classes"] == 3
+    assert sorted(torch.bincount(splits.test[1]).tolist()) == [3, 3, 3]  # stratified over the new labels
+    scores = TASK.baselines(loaded, options)
+    assert scores["baseline_tfidf_test_acc"] == 1.0  # each class has words of its own
+
+
+def test_classes_fix_the_label_order(tmp_path):
+    path = write_reviews(tmp_path / "reviews.csv")
+    options = reviews_options(path, classes=[10, 1, 2])  # YAML numbers, read as the labels' text
+    assert options.classes == ["10", "1", "2"]
+    loaded = TASK.load(options)
+    assert loaded.class_names == ["10", "1", "2"]
+    assert loaded.labels[:3].tolist() == [0, 2, 1]  # rows 0-2 are rated 10, 2, 1
+    assert TASK.splits(loaded, options).class_names == ["10", "1", "2"]
+
+
+def test_text_labels_sort_alphabetically(tmp_path):
+    path = write_reviews(tmp_path / "reviews.csv", labels=("2", "1"))
+    text = tmp_path / "named.csv"
+    text.write_text(path.read_text().replace(",2\n", ",slow\n").replace(",1\n", ",awful\n"))
+    assert TASK.load(reviews_options(text)).class_names == ["awful", "slow"]
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"classes": ["1", "2"]}, "data.classes: labels in {path} not in data.classes: '10' (first at data row 1); "
+                              "data.classes lists '1', '2'"),
+    ({"classes": ["1", "2", "10", "5"]}, "data.classes: '5' never occurs as a label in {path}; a class needs "
+                                         "examples to learn and to be tested on"),
+    ({"classes": ["1", "1"]}, "data.classes: a class is listed twice (got [1, 1])"),
+    ({"label_column": "rating"}, "data.label_column: 'rating' is not a column of {path}; its columns: "
+                                 "'id', 'review', 'stars'"),
+    ({"text_column": "body"}, "data.text_column: 'body' is not a column of {path}; its columns: "
+                              "'id', 'review', 'stars'"),
+    ({"label_column": "review"}, "data.label_column: 'review' is the text column too"),
+])
+def test_a_file_that_does_not_fit_the_options_is_refused_by_the_spec_check(tmp_path, options, expected):
+    path = write_reviews(tmp_path / "reviews.csv")
+    space = write_space(tmp_path, REVIEWS_SPACE.format(path=path))
+    overrides = [f"data.{key}={value}" for key, value in options.items()]
+    with pytest.raises(SpecError) as caught:
+        load_spec(space, [o.replace("'", "") for o in overrides])
+    assert str(caught.value) == f"{space}: " + expected.format(path=path)
+
+
+def test_a_row_without_a_label_is_refused_with_its_row(tmp_path):
+    path = write_reviews(tmp_path / "reviews.csv", extra=[("", "no rating given")])
+    with pytest.raises(SpecError, match=r"^data.label_column: .*reviews.csv, data row 31 has no 'stars' label$"):
+        TASK.check(reviews_options(path))
+
+
+def test_file_columns_apply_to_a_file_only():
+    with pytest.raises(pydantic.ValidationError, match="applies to a CSV in data.path"):
+        TASK.Options(text_column="review")
+    # The built-in tweets' classes may be reordered, not changed.
+    assert TASK.model_inputs(TASK.Options(classes=["positive", "negative", "neutral"]))["num_classes"] == 3
+    with pytest.raises(SpecError, match="labels in the built-in tweets not in data.classes: 'neutral'; "):
+        TASK.check(TASK.Options(classes=["positive", "negative"]))
+
+
+def test_a_relative_path_is_made_absolute_for_the_trials(tmp_path, monkeypatch):
+    write_reviews(tmp_path / "reviews.csv")
+    monkeypatch.chdir(tmp_path)
+    assert reviews_options("reviews.csv").path == str(tmp_path / "reviews.csv")
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_byte(tmp_path):
+    path = write_reviews(tmp_path / "reviews.csv")
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"item 4,", b"item \xe94,", 1))
+    line = data[:data.index(b"item 4,")].count(b"\n") + 1
+    with pytest.raises(SpecError, match=rf"data.path: .*reviews.csv is not UTF-8 text: byte 0xe9 at line {line} "):
+        TASK.check(reviews_options(path))
+
+
+def test_a_class_too_small_to_split_is_refused_naming_it(tmp_path):
     path = write_kaggle(tmp_path / "Tweets.csv", kaggle_rows() + [("angry", "@united no")])
-    with pytest.raises(SpecError, match="angry"):
+    with pytest.raises(SpecError, match="class 'angry' has 1 of 31 texts, too few for a stratified"):
         TASK.load(TASK.Options(path=path))
 
 

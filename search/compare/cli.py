@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from mlflow.entities import Param
 
+from search import record
 from search.compare.importance import param_importances
 from search.compare.plots import (
     importance_png,
@@ -27,8 +29,6 @@ from search.compare.plots import (
 )
 from search.compare.report import Report
 from search.compare.store import (
-    COMPARISON_EXPERIMENT,
-    ROLE,
     SearchRecord,
     choose_experiments,
     load_searches,
@@ -44,8 +44,9 @@ from search.compare.tables import (
     trials_table,
 )
 from search.errors import SpecError
+from search.experiments import experiment_for_runs
+from search.record import COMPARISON_EXPERIMENT, Role
 from search.summary import format_float_table
-from search.tracking import log_params
 
 KINDS = ("classification", "regression")
 
@@ -125,7 +126,7 @@ def build_report(client, searches: list[SearchRecord], args) -> Report:
     pictures = []
     for search in searches:
         if search.run is not None and search.kind == "classification":
-            png = read_artifact(client, search.run.info.run_id, "confusion_matrix_test.png")
+            png = read_artifact(client, search.run.info.run_id, record.CONFUSION_TEST)
             if png:
                 pictures.append((f"{search.experiment} (best trial {search.best_trial_id})", png))
     if pictures:
@@ -141,9 +142,9 @@ def add_search_section(report: Report, search: SearchRecord, folder: str, top_k:
         return
     info = search.run.info
     facts = [f"search run {info.run_name!r} ({info.run_id}, {info.status})",
-             f"task {search.tags.get('search.task', '?')}, model {search.tags.get('search.model', '?')}",
+             f"task {search.tags.get(record.TASK, '?')}, model {search.tags.get(record.MODEL, '?')}",
              search.kind, f"selection: {search.metric} ({search.mode})", f"{len(search.trials)} trials"]
-    if search.params.get("smoke") == "True":
+    if record.read_param(search.params.get(record.SMOKE_PARAM, "False")) is True:
         facts.append("smoke run (a small slice of the data)")
     report.text("; ".join(facts) + ".")
     as_run = settings_as_run(search)
@@ -202,19 +203,18 @@ def folder_names(searches: list[SearchRecord]) -> list[str]:
 # --- the comparison run in MLflow ------------------------------------------------------------
 def log_comparison(client, searches: list[SearchRecord], out: Path, written: list[str], args) -> str:
     """A run in its own experiment, so a comparison is kept and browsable like a search."""
-    experiment = client.get_experiment_by_name(COMPARISON_EXPERIMENT)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(COMPARISON_EXPERIMENT)
+    experiment_id = experiment_for_runs(client, COMPARISON_EXPERIMENT)
     compared = [s for s in searches if s.run is not None]
     run = client.create_run(experiment_id, run_name=f"comparison {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                            tags={ROLE: "comparison",
-                                  "search.compared": ", ".join(dict.fromkeys(s.experiment for s in searches))})
+                            tags={record.ROLE: Role.COMPARISON,
+                                  record.COMPARED: ", ".join(dict.fromkeys(s.experiment for s in searches))})
     run_id = run.info.run_id
     params = {"top_k": args.top, "runs": "all" if args.all_runs else "latest finished",
               "tracking_uri": args.tracking_uri}
-    params.update({f"search_run.{name}": s.run.info.run_id
+    params.update({f"{record.COMPARED_RUN_PREFIX}{name}": s.run.info.run_id
                    for name, s in zip(folder_names(compared), compared)})
     try:
-        log_params(client, run_id, params)
+        client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
         for relative in written:
             parent = str(Path(relative).parent)
             client.log_artifact(run_id, str(out / relative), None if parent == "." else parent)

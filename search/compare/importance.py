@@ -12,16 +12,15 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from search.compare.store import SearchRecord
 from search.compare.tables import canonical
-
-COMPLETED = ("finished", "asha_stopped", "early_stopped")  # ASHA-stopped trials were ranked too
+from search.record import is_completed
 
 
 def param_importances(search: SearchRecord) -> tuple[dict[str, float] | None, str]:
     """({key: importance}, "") best first, or (None, why there is no answer)."""
     distributions = {key: _distribution(kind, args) for key, (kind, args) in search.space.items()}
     distributions = {k: d for k, d in distributions.items() if d is not None}
-    trials = [t for t in search.trials
-              if t.status in COMPLETED and search.selection_value(t) is not None]
+    # ASHA-stopped trials count: the search ranked them too.
+    trials = [t for t in search.trials if is_completed(t.status) and search.selection_value(t) is not None]
     if len(trials) < 2:
         return None, f"needs at least 2 completed trials (this search has {len(trials)})"
     rows = []

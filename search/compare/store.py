@@ -1,13 +1,12 @@
 """Reading searches back from MLflow for the comparison: runs, params, metric histories.
 
-Only what search/tracking.py and search/pipeline.py write is read here (tags
-search.role / search.kind / search.status, params, per-epoch metrics, spec.yaml), so
-the comparison works on any store a search wrote to: sqlite, a server over HTTP.
+Only the record search/record.py names is read here (the tags of a search or trial
+run, params, per-epoch metrics, spec_resolved.yaml), so the comparison works on any
+store a search wrote to: sqlite, a server over HTTP.
 """
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 import tempfile
@@ -18,26 +17,20 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from search import record
 from search.dotted import flatten
 from search.errors import SpecError
-from search.spec import EPOCH_METRICS, TrainSettings
+from search.record import COMPARISON_EXPERIMENT, Role, Status, all_runs, metric_history
+from search.spec import TrainSettings
 
-ROLE, PARENT, STATUS, ERROR = "search.role", "mlflow.parentRunId", "search.status", "search.error"
-COMPARISON_EXPERIMENT = "comparisons"
-# What the evaluation of the best trial logs on the search run, by task kind (DESIGN.md).
-TEST_METRICS = {
-    "classification": ("test_loss", "test_acc", "test_f1", "test_precision", "test_recall"),
-    "regression": ("test_loss", "test_mse", "test_mae", "test_rmse"),
-}
-CURVES = {kind: (*names, "epoch_time_s") for kind, names in EPOCH_METRICS.items()}
-PAGE = 1000  # search_runs page size (a server caps it; sqlite would take more)
+SEARCH_RUNS = f"tags.`{record.ROLE}` = '{Role.SEARCH}'"
 
 
 @dataclass
 class TrialRecord:
     run_id: str
     trial_id: str
-    status: str  # search.status: finished, asha_stopped, early_stopped, failed, interrupted, running
+    status: str  # a record.Status: how the trial ended
     error: str | None
     params: dict[str, str]  # the trial's whole resolved config, as dotted keys
     history: dict[str, list[tuple[int, float]]]  # metric -> [(epoch, value)], epochs ascending
@@ -76,32 +69,25 @@ class SearchRecord:
 
     @property
     def kind(self) -> str:
-        return self.tags.get("search.kind", "unknown")
+        return self.tags.get(record.KIND, "unknown")
 
     @property
     def metric(self) -> str:
-        return self.params.get("search.metric", "val_loss")
+        return self.params.get(record.SEARCH_METRIC, "val_loss")
 
     @property
     def mode(self) -> str:
-        return self.params.get("search.mode", "min")
+        return self.params.get(record.SEARCH_MODE, "min")
 
     @property
     def space(self) -> dict[str, tuple[str, list]]:
         """The searched keys: {"train.lr": ("loguniform", [0.0001, 0.01]), ...}."""
-        space = {}
-        for name, text in self.params.items():
-            if name.startswith("space."):
-                kind, _, args = text.partition(" ")
-                try:
-                    space[name.removeprefix("space.")] = (kind, ast.literal_eval(args))
-                except (ValueError, SyntaxError):
-                    space[name.removeprefix("space.")] = (kind, [])
-        return space
+        return {name.removeprefix(record.SPACE_PREFIX): record.read_space_param(text)
+                for name, text in self.params.items() if name.startswith(record.SPACE_PREFIX)}
 
     @property
     def best_trial_id(self) -> str | None:
-        return self.params.get("best.trial_id")
+        return self.params.get(record.BEST_TRIAL_ID)
 
     def selection_value(self, trial: TrialRecord) -> float | None:
         """A trial's best epoch by the search metric, as the search itself ranked it."""
@@ -136,21 +122,9 @@ def open_store(uri: str) -> MlflowClient:
     return client
 
 
-def all_runs(client: MlflowClient, experiment_ids: list[str], filter_string: str,
-             order_by: list[str] | None = None) -> list[Run]:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string, max_results=PAGE,
-                                  order_by=order_by, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def search_runs_of(client: MlflowClient, experiment_id: str) -> list[Run]:
     """The experiment's search runs, newest first."""
-    return all_runs(client, [experiment_id], f"tags.`{ROLE}` = 'search'", ["attributes.start_time DESC"])
+    return all_runs(client, [experiment_id], SEARCH_RUNS, ["attributes.start_time DESC"])
 
 
 def choose_experiments(client: MlflowClient, names: list[str], uri: str) -> list:
@@ -164,8 +138,7 @@ def choose_experiments(client: MlflowClient, names: list[str], uri: str) -> list
             available = ", ".join(sorted(by_name)) or "none"
             raise SpecError(f"experiment {unknown[0]!r} is not in {uri}; available: {available}")
         return [by_name[n] for n in dict.fromkeys(names)]
-    chosen = [e for e in experiments if client.search_runs(
-        [e.experiment_id], f"tags.`{ROLE}` = 'search'", max_results=1)]
+    chosen = [e for e in experiments if client.search_runs([e.experiment_id], SEARCH_RUNS, max_results=1)]
     if not chosen:
         raise SpecError(f"no experiment in {uri} holds search runs (run python -m search.run SPACE first)")
     return sorted(chosen, key=lambda e: e.name)
@@ -180,10 +153,10 @@ def load_searches(client: MlflowClient, experiment, every_run: bool = False) -> 
     with its state, so an interrupted search still shows the trials it completed.
     """
     runs = search_runs_of(client, experiment.experiment_id)
-    record = SearchRecord(experiment.name, experiment.experiment_id)
+    nothing = SearchRecord(experiment.name, experiment.experiment_id)
     if not runs:
-        record.note = "no search runs in this experiment"
-        return [record]
+        nothing.note = "no search runs in this experiment"
+        return [nothing]
     finished = [r for r in runs if r.info.status == "FINISHED"]
     if every_run:
         chosen = runs
@@ -199,37 +172,28 @@ def load_searches(client: MlflowClient, experiment, every_run: bool = False) -> 
         search.base = load_base_config(client, run.info.run_id)
         if run.info.status != "FINISHED":
             search.note = f"search run ended {run.info.status}, so it has no test evaluation"
-        if not any(t.status in ("finished", "asha_stopped", "early_stopped") for t in search.trials):
+        if not any(record.is_completed(t.status) for t in search.trials):
             search.note = "no finished trials" + (f" ({search.note})" if search.note else "")
         searches.append(search)
     return searches
 
 
 def load_trials(client: MlflowClient, search: SearchRecord) -> list[TrialRecord]:
-    runs = all_runs(client, [search.experiment_id],
-                    f"tags.`{PARENT}` = '{search.run.info.run_id}' and tags.`{ROLE}` = 'trial'",
+    runs = all_runs(client, [search.experiment_id], record.trial_runs_filter(search.run.info.run_id),
                     ["attributes.start_time ASC"])
-    curves = CURVES.get(search.kind, tuple(sorted({m for names in CURVES.values() for m in names})))
+    curves = record.CURVES.get(search.kind, record.ALL_CURVES)
     trials = []
     for run in runs:
         history = {}
         for metric in curves:
             if metric in run.data.metrics:
                 history[metric] = metric_history(client, run.info.run_id, metric)
-        params = {k: v for k, v in run.data.params.items() if k != "model_params"}
+        params = {k: v for k, v in run.data.params.items() if k != record.MODEL_PARAMS}
         trials.append(TrialRecord(
-            run_id=run.info.run_id, trial_id=run.data.tags.get("trial_id", run.info.run_name),
-            status=run.data.tags.get(STATUS, "running"), error=run.data.tags.get(ERROR),
+            run_id=run.info.run_id, trial_id=run.data.tags.get(record.TRIAL_ID, run.info.run_name),
+            status=run.data.tags.get(record.STATUS, Status.RUNNING), error=run.data.tags.get(record.ERROR),
             params=params, history=history))
     return trials
-
-
-def metric_history(client: MlflowClient, run_id: str, metric: str) -> list[tuple[int, float]]:
-    # One value per epoch; if a step was logged twice (a retried trial), the later one counts.
-    by_step = {}
-    for entry in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.timestamp):
-        by_step[entry.step] = entry.value
-    return sorted(by_step.items())
 
 
 def load_base_config(client: MlflowClient, run_id: str) -> dict[str, str] | None:
@@ -242,7 +206,7 @@ def load_base_config(client: MlflowClient, run_id: str) -> dict[str, str] | None
     """
     # spec_resolved.yaml (every default filled in, --set and --smoke applied) where the
     # search logged one; spec.yaml, the file as written, from searches that did not.
-    text = read_artifact(client, run_id, "spec_resolved.yaml") or read_artifact(client, run_id, "spec.yaml")
+    text = read_artifact(client, run_id, record.SPEC_RESOLVED) or read_artifact(client, run_id, record.SPEC)
     try:
         raw = yaml.safe_load(text) if text is not None else None
     except yaml.YAMLError:

@@ -7,11 +7,10 @@ Every number comes from the runs' logged metrics; nothing is recomputed.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from search.compare.store import TEST_METRICS, SearchRecord, TrialRecord
+from search import record
+from search.compare.store import SearchRecord, TrialRecord
 
 # The per-epoch metrics shown as low–high over a trial's epochs, by task kind.
 RANGES = {
@@ -25,19 +24,21 @@ DEFAULT_RANGES = ("train_loss", "val_loss")
 def canonical(value):
     """A param as a comparable value: MLflow keeps params as text ("0.001", "False", "None"),
     spec.yaml may spell the same value differently ("1e-3", false, null)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("null", "~", ""):
+            return None
+        if text in ("true", "false"):
+            return text == "true"
+        value = record.read_param(text)
+        if isinstance(value, str):
+            try:
+                return float(value)  # "nan", "inf": no Python literal, still a number
+            except ValueError:
+                return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip()
-    if text in ("None", "null", "~", ""):
-        return None
-    if text in ("True", "true", "False", "false"):
-        return text in ("True", "true")
-    try:
-        return float(text)
-    except ValueError:
-        return text
+    return value
 
 
 def short(value) -> str:
@@ -46,10 +47,6 @@ def short(value) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.3g}"
     return str(value)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- what a trial changed -----------------------------------------------------------------
@@ -91,7 +88,7 @@ def settings_as_run(search: SearchRecord) -> dict[str, tuple[str, str]]:
 def trials_table(search: SearchRecord) -> pd.DataFrame:
     """One row per trial, best first: change, metric ranges, epochs, ending, epoch time, test."""
     ranges = RANGES.get(search.kind, DEFAULT_RANGES)
-    tests = TEST_METRICS.get(search.kind, ("test_loss",))
+    tests = record.TEST_METRICS.get(search.kind, ("test_loss",))
     rows = []
     for trial in search.ranked_trials():
         is_best = trial.trial_id == search.best_trial_id
@@ -126,13 +123,13 @@ def display_trials_table(table: pd.DataFrame, search: SearchRecord) -> pd.DataFr
     shown["epochs"] = table["epochs"]
     shown["ended"] = [f"{ended}: {error}" if error else ended for ended, error in zip(table["ended"], table["error"])]
     shown["epoch time (s, mean)"] = table["epoch_time_s"]
-    for metric in TEST_METRICS.get(search.kind, ("test_loss",)):
+    for metric in record.TEST_METRICS.get(search.kind, ("test_loss",)):
         shown[metric] = table[metric]
     return shown
 
 
 def value_range(low, high) -> str:
-    if not is_number(low) or not is_number(high):
+    if not record.is_number(low) or not record.is_number(high):
         return ""
     if f"{low:.4g}" == f"{high:.4g}":  # one epoch, or a flat curve
         return f"{low:.4g}"
@@ -152,20 +149,20 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
         best = best_trial(search)
         if best is None:  # no trial reached a value: its own section says so
             continue
-        config = {key: search.params.get(f"best.{key}", best.params.get(key))
+        config = {key: search.params.get(f"{record.BEST_PREFIX}{key}", best.params.get(key))
                   for key in search.space}
-        selection = search.metrics.get("best_selection_value")
+        selection = search.metrics.get(record.BEST_SELECTION_VALUE)
         if selection is None:
             selection = search.selection_value(best)
-        finished = sum(t.status in ("finished", "asha_stopped", "early_stopped") for t in search.trials)
+        finished = sum(record.is_completed(t.status) for t in search.trials)
         row = {"experiment": search.experiment, "search_run": search.run.info.run_name,
-               "task": search.tags.get("search.task", search.params.get("task")),
-               "model": search.tags.get("search.model", search.params.get("model.name")),
+               "task": search.tags.get(record.TASK, search.params.get(record.TASK_PARAM)),
+               "model": search.tags.get(record.MODEL, search.params.get(record.MODEL_NAME_PARAM)),
                "trials": len(search.trials), "trials_completed": finished,
                "best_trial": best.trial_id,
                "best_config": ", ".join(f"{k}={short(v)}" for k, v in config.items() if v is not None),
                "selection_metric": f"{search.metric} ({search.mode})", "selection_value": selection}
-        for metric in TEST_METRICS[kind]:
+        for metric in record.TEST_METRICS[kind]:
             row[metric] = search.metrics.get(metric)
         row["run_id"] = search.run.info.run_id
         rows.append(row)

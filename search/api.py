@@ -1,0 +1,143 @@
+"""The Python API: `from search import run_search`.
+
+    result = run_search("spaces/rnn_units.yaml", overrides=["train.epochs=3"], smoke=True)
+    result.best_config, result.test_metrics, result.trials
+
+The command line (`python -m search.run`) is a thin layer over this. Bad input raises
+SpecError (one line, nothing started or logged); nothing here calls sys.exit, so a
+notebook can run one search after another in one process.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import pandas as pd
+import yaml
+
+from search.dotted import flatten
+from search.errors import SpecError
+from search.spec import Spec, apply_overrides, read_yaml, validate_spec
+from search.storage import resolve_storage
+
+SMOKE_SETTINGS = {"search.num_samples": 4, "train.epochs": 2}
+EXIT_CODES = {"finished": 0, "no_result": 1, "interrupted": 130}
+
+
+@dataclass
+class SearchResult:
+    """What a search produced; also in MLflow (the search run `search_run_id`)."""
+
+    status: Literal["finished", "no_result", "interrupted"]
+    name: str
+    search_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    experiment_dir: str  # Ray Tune's folder: `resume=` it to continue an interrupted search
+    trials: pd.DataFrame  # the end-of-search table, a row per trial, best first
+    best_trial_id: str | None = None
+    best_config: dict[str, Any] = field(default_factory=dict)  # dotted keys: {"train.lr": 0.003, ...}
+    selection_value: float | None = None  # the best trial's best epoch by the search metric
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    baselines: dict[str, float] = field(default_factory=dict)
+    model_uri: str | None = None  # runs:/<search run id>/best_model
+    registered_model: str | None = None  # models:/<name>/<version>, where the store has a registry
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+def command_line_overrides(overrides: Sequence[str], tracking_uri: str | None,
+                           storage: str | None) -> list[str]:
+    """The API's and the command line's settings as --set overrides, so they pass the same
+    validation as the space file."""
+    result = list(overrides)
+    if tracking_uri:
+        result.append(f"tracking.uri={yaml.safe_dump(tracking_uri).splitlines()[0]}")
+    if storage:
+        result.append(f"search.storage={yaml.safe_dump(storage).splitlines()[0]}")
+    return result
+
+
+def read_space(space: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The raw space and the name messages give it: a file's path, or "<space dict>"."""
+    if isinstance(space, Mapping):
+        return copy.deepcopy(dict(space)), "<space dict>"
+    return read_yaml(space), str(space)
+
+
+def resolve_spec(raw: dict[str, Any], source: str, overrides: Sequence[str], smoke: bool
+                 ) -> tuple[Spec, dict[str, Any]]:
+    """The validated Spec and the raw spec as run (overrides applied; --smoke is a flag of
+    the run, recorded apart, so the raw spec stays the file plus --set)."""
+    raw = apply_overrides(raw, list(overrides), source)
+    spec = validate_spec(raw, source=source)
+    if smoke:
+        shrink = [f"{key}={min(value, _current(spec, key))}" for key, value in SMOKE_SETTINGS.items()]
+        shrink.append("search.scheduler.grace_period=1")
+        spec = validate_spec(apply_overrides(raw, shrink, source), source=source)
+    return spec, raw
+
+
+def _current(spec: Spec, dotted: str):
+    node = spec
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def first_difference(started: dict[str, Any], now: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    flat_started, flat_now = flatten(started), flatten(now)
+    for key in dict.fromkeys([*flat_now, *flat_started]):
+        if flat_started.get(key, "<unset>") != flat_now.get(key, "<unset>"):
+            return key, flat_started.get(key, "<unset>"), flat_now.get(key, "<unset>")
+    return None
+
+
+def run_search(space: str | Path | Mapping[str, Any], *, overrides: Sequence[str] = (), smoke: bool = False,
+               tracking_uri: str | None = None, storage: str | None = None, address: str | None = None,
+               resume: bool | str = False) -> SearchResult:
+    """Runs one search to its end (or its interruption) and returns what it found.
+
+    `space`: a space file's path, or a dict in the same schema. `overrides`: "KEY=VALUE"
+    strings as --set. `resume`: True continues the last interrupted search of this space,
+    a path the one in that Ray Tune folder; the other arguments may repeat what the search
+    was started with, and anything different is refused.
+    """
+    from search.pipeline import continue_search, start_search
+
+    raw, source = read_space(space)
+    every_override = command_line_overrides(overrides, tracking_uri, storage)
+    if resume is False:
+        spec, raw = resolve_spec(raw, source, every_override, smoke)
+        return start_search(spec, raw, smoke=smoke, address=address)
+    # Resume: the search continues as it was started. The space file may have changed since,
+    # so it only says where to look (its name, --storage); what this call sets is checked
+    # against what the search recorded.
+    spec, _ = resolve_spec(raw, source, command_line_overrides([], None, storage), False)
+    return continue_search(spec, None if resume is True else str(resume), every_override, smoke,
+                           address=address)
+
+
+def check_same_as_started(record, overrides: Sequence[str], smoke: bool) -> None:
+    """A re-typed original command is accepted; a changed value is refused, naming it.
+
+    Compared as resolved settings, so `--tracking-uri sqlite:///mlflow.db` matches a search
+    started without it (that is the default)."""
+    started = validate_spec(record.spec, source="--resume").model_dump()
+    started["tracking"]["uri"] = record.tracking_uri
+    now = validate_spec(apply_overrides(record.spec, list(overrides), "--resume"), source="--resume").model_dump()
+    for settings in (started, now):  # null and ./ray_results are the same place
+        settings["search"]["storage"] = resolve_storage(settings["search"]["storage"])
+    difference = first_difference(started, now)
+    if difference is not None:
+        key, started, given = difference
+        raise SpecError(f"--resume: {key} was {started!r} when the search started, {given!r} now; a "
+                        "resumed search runs as it was started (leave the option out, or give the "
+                        "value it started with)")
+    if smoke and not record.smoke:
+        raise SpecError("--resume: --smoke: the search was started without --smoke")

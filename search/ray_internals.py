@@ -1,0 +1,67 @@
+"""Every use of Ray's private internals, in one place, each with why no public API does it.
+
+Ray is pinned to the minor version these were written against (pyproject.toml). When a
+Ray release renames or drops one of them, the functions here raise RayInternalsChanged
+naming it, rather than writing an attribute Ray no longer reads; tests/test_ray_internals.py
+runs each on real Ray objects in a second, so an upgrade that breaks one fails there first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ray
+
+WRITTEN_FOR = "2.60"
+
+# Ray logs a line per checkpoint from this module (a trial checkpoints every epoch); the
+# trainable quiets it. If the module is renamed the lines come back, nothing breaks.
+CHECKPOINT_STORAGE_LOGGER = "ray.train._internal.storage"
+
+
+class RayInternalsChanged(RuntimeError):
+    """A private part of Ray this platform relies on is gone from the installed Ray."""
+
+
+def _existing(obj: Any, name: str) -> Any:
+    # Reading before writing: assigning an attribute Ray renamed would succeed and do nothing.
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise RayInternalsChanged(
+            f"ray {ray.__version__}: {type(obj).__qualname__} has no attribute {name!r} "
+            f"(search/ray_internals.py was written for ray {WRITTEN_FOR})") from None
+
+
+def checkpoint_manager(trial) -> Any:
+    """The trial's checkpoint bookkeeping, which Tune saves with its experiment state."""
+    return _existing(_existing(trial, "run_metadata"), "checkpoint_manager")
+
+
+def forget_checkpoints(trial, keep: Callable[[ray.tune.Checkpoint], bool]) -> None:
+    """Drops from Tune's kept checkpoints (the trial's best by the metric) those keep() refuses.
+
+    Tune has no setter for this list: it only adds to it (register_checkpoint).
+    """
+    manager = checkpoint_manager(trial)
+    kept = _existing(manager, "_checkpoint_results")
+    manager._checkpoint_results = [result for result in kept if keep(_existing(result, "checkpoint"))]
+
+
+def latest_checkpoint(trial) -> ray.tune.Checkpoint | None:
+    """The checkpoint a restored trial continues from (Tune's saved state names it)."""
+    latest = _existing(checkpoint_manager(trial), "latest_checkpoint_result")
+    return None if latest is None else _existing(latest, "checkpoint")
+
+
+def continue_from(trial, checkpoint: ray.tune.Checkpoint) -> None:
+    """Makes the restored trial continue from `checkpoint` instead of its latest one.
+
+    Tune has no public way to choose the checkpoint a restored trial starts from. The
+    latest result keeps its metrics (Tune's iteration count); only its checkpoint changes.
+    """
+    latest = _existing(checkpoint_manager(trial), "latest_checkpoint_result")
+    if latest is None:
+        raise ValueError(f"trial {trial.trial_id} has no checkpoint to replace")
+    _existing(latest, "checkpoint")
+    latest.checkpoint = checkpoint

@@ -1,0 +1,181 @@
+"""The MLflow record of a search: every name a search writes and `search.compare` reads.
+
+The writer (search/tracking.py, search/pipeline.py), the reader (search/compare/) and the
+tests take the names from here, so the two sides cannot drift apart; README's "Results in
+MLflow" tables document them for users (tests/test_record.py holds the two together).
+Pure Python, no MLflow or Ray import: the spec's validation and quick readers import it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from typing import Any
+
+# --- tags -------------------------------------------------------------------------------------
+ROLE = "search.role"  # what a run is: a value of Role
+PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag: a trial run's search run
+STATUS = "search.status"  # how a trial ended: a value of Status
+ERROR = "search.error"  # why a trial failed, one line
+TASK, MODEL, KIND = "search.task", "search.model", "search.kind"  # a search run's task, model, task kind
+TRIAL_ID = "trial_id"  # a trial run's Ray trial id (also its run name)
+RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the Ray Tune result folder
+RAY_NODE_ID, DEVICE = "ray.node_id", "device"  # where a trial ran
+COMPARED = "search.compared"  # a comparison run's experiments
+
+
+class Role:
+    """Values of the ROLE tag."""
+
+    SEARCH = "search"
+    TRIAL = "trial"
+    COMPARISON = "comparison"
+
+
+class Status:
+    """Values of the STATUS tag: how a trial ended (RUNNING while it runs)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"  # all epochs
+    EARLY_STOPPED = "early_stopped"  # patience on val_loss
+    ASHA_STOPPED = "asha_stopped"  # ASHA cut it at a rung
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the search stopped under it; a resume continues it
+
+
+# The one place that sorts statuses: a new status is added to one of these sets.
+# Completed: the trial ran to an end the search ranked (counted by the comparison, fANOVA).
+COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED})
+# Ended: the trial will not run again, so a resumed search leaves its run as it is.
+ENDED = COMPLETED | {Status.FAILED}
+
+
+def is_completed(status: str | None) -> bool:
+    return status in COMPLETED
+
+
+def has_ended(status: str | None) -> bool:
+    return status in ENDED
+
+
+# --- metrics ----------------------------------------------------------------------------------
+# Per-epoch metrics by task kind (step = epoch, from 1); the ones a search may select on.
+EPOCH_METRICS = {
+    "regression": ("train_loss", "val_loss", "val_mae", "val_rmse"),
+    "classification": ("train_loss", "val_loss", "train_acc", "val_acc", "val_f1"),
+}
+EPOCH_TIME = "epoch_time_s"
+LR = "lr"  # the learning rate an epoch trained with, from trials whose schedule reports it
+# Every per-epoch curve a trial run may hold, by task kind: logged when a result has it.
+CURVES = {kind: (*names, EPOCH_TIME, LR) for kind, names in EPOCH_METRICS.items()}
+ALL_CURVES = tuple(dict.fromkeys(name for names in CURVES.values() for name in names))
+# The best trial's best checkpoint on the test split, once, logged on the search run.
+TEST_METRICS = {
+    "classification": ("test_loss", "test_acc", "test_f1", "test_precision", "test_recall"),
+    "regression": ("test_loss", "test_mse", "test_mae", "test_rmse"),
+}
+BASELINE_PREFIX = "baseline_"  # yardsticks on the same test split
+BEST_SELECTION_VALUE = "best_selection_value"
+SEARCH_WALL_TIME = "search_wall_time_s"
+TRIALS_FAILED = "trials_failed"
+
+# --- params -----------------------------------------------------------------------------------
+# A search run's: the search's own settings (search.metric, search.mode, ...) and what it ran.
+SETTINGS_PREFIX = "search."
+SEARCH_METRIC, SEARCH_MODE = "search.metric", "search.mode"
+TASK_PARAM, MODEL_NAME_PARAM, SMOKE_PARAM = "task", "model.name", "smoke"
+MODEL_PARAMS = "model_params"  # a trial run's network parameter count
+SPACE_PREFIX = "space."  # a search run's searched dimensions: space.<key> = space_param(...)
+BEST_PREFIX = "best."  # a search run's best trial: best.trial_id and best.<key>
+BEST_TRIAL_ID = "best.trial_id"
+COMPARED_RUN_PREFIX = "search_run."  # a comparison run's search runs, by experiment
+
+# --- artifacts --------------------------------------------------------------------------------
+SPEC = "spec.yaml"  # the space file as run, with --set overrides
+SPEC_RESOLVED = "spec_resolved.yaml"  # every default filled in, --smoke applied
+TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
+CONFUSION_TEST = "confusion_matrix_test.png"
+LEARNING_CURVE = "learning_curve.png"
+CONFUSION_VAL = "confusion_matrix_val.png"
+BEST_CHECKPOINT = "best_checkpoint"
+CONFUSION_TEST_JSON, CONFUSION_VAL_JSON = "confusion_matrix_test.json", "confusion_matrix_val.json"
+BEST_MODEL = "best_model"  # a search run's logged MLflow model (also its registered model's source)
+PREPROCESSING = "preprocessing.json"  # beside the best model, in its extra_files
+ERROR_TEXT = "error.txt"
+ARTIFACT_ERROR_TEXT = "artifact_error.txt"
+
+COMPARISON_EXPERIMENT = "comparisons"
+# The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).
+EXPERIMENT_KIND, TRAINING_EXPERIMENT = "mlflow.experimentKind", "custom_model_development"
+
+
+# --- values -----------------------------------------------------------------------------------
+def is_number(value: Any) -> bool:
+    """A value MLflow keeps as a metric point: finite, and not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_param(text: str) -> Any:
+    """A param's value from its text. Params are written as str(value) ("0.001", "64",
+    "True", "None", "[64, 32]", "adam"), whose inverse is Python's literal syntax; text
+    that is no literal (a plain string) is the value itself."""
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def space_param(kind: str, args: list) -> str:
+    """A searched dimension as its space.<key> param: the space file's form, as JSON
+    (`{"loguniform": [0.0001, 0.01]}`), which any reader parses without this code."""
+    return json.dumps({kind: list(args)}, default=str)
+
+
+def read_space_param(text: str) -> tuple[str, list]:
+    """(kind, args) of a space.<key> param; ("unknown", []) when it cannot be read (cut short)."""
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and len(value) == 1:
+            [(kind, args)] = value.items()
+            return kind, list(args)
+    except (ValueError, TypeError):
+        pass
+    # Searches before the JSON form logged "loguniform [0.0001, 0.01]", Python's repr of the list.
+    kind, _, args = text.partition(" ")
+    try:
+        return kind, list(ast.literal_eval(args))
+    except (ValueError, SyntaxError, TypeError):
+        return "unknown", []
+
+
+# --- reading the record back --------------------------------------------------------------------
+PAGE = 1000  # search_runs page size (a server caps it; sqlite would take more)
+
+
+def all_runs(client, experiment_ids: list[str], filter_string: str, order_by: list[str] | None = None) -> list:
+    """Every run that matches, page after page (MlflowClient.search_runs returns one page)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string, max_results=PAGE,
+                                  order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def trial_runs_filter(search_run_id: str) -> str:
+    return f"tags.`{PARENT}` = '{search_run_id}' and tags.`{ROLE}` = '{Role.TRIAL}'"
+
+
+def metric_history(client, run_id: str, metric: str) -> list[tuple[int, float]]:
+    """One (epoch, value) per epoch, epochs ascending.
+
+    A step logged twice (a retried trial before its resumed logger knew the step) keeps
+    the later value: that epoch's run is the one the following epochs continued from.
+    """
+    by_step = {}
+    for entry in sorted(client.get_metric_history(run_id, metric), key=lambda m: m.timestamp):
+        by_step[entry.step] = entry.value
+    return sorted(by_step.items())
