@@ -147,3 +147,26 @@ def test_a_resumed_trial_continues_its_schedule(electricity, schedule):
     assert [m["lr"] for m in head + tail] == pytest.approx([m["lr"] for m in straight])
     assert [m["val_loss"] for m in tail] == pytest.approx([m["val_loss"] for m in straight[3:]], rel=1e-5)
     assert len({m["lr"] for m in straight}) > 1, "the schedule changed the learning rate"
+
+
+@pytest.mark.slow
+def test_each_trial_logs_its_learning_rate_per_epoch(workdir, local_ray):
+    """Through a real search: MLflow holds `lr` at every epoch, as the schedule gave it."""
+    from mlflow.tracking import MlflowClient
+
+    from search.run import main
+    from tests.helpers import search_and_trial_runs
+
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    path = write_space(workdir, SPACE)
+    overrides = ["--set", "train.patience=null", "--set", "search.algorithm=grid",
+                 "--set", "search.scheduler.name=none", "--set", "space.train.lr_schedule={grid: [none, cosine]}",
+                 "--set", "space.train.lr={grid: [0.01]}"]
+    assert main([str(path), "--smoke", "--tracking-uri", uri, *overrides]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    _, trials = search_and_trial_runs(client, "tiny")
+    logged = {trial.data.params["train.lr_schedule"]:
+              [m.value for m in sorted(client.get_metric_history(trial.info.run_id, "lr"), key=lambda m: m.step)]
+              for trial in trials}
+    assert logged["none"] == pytest.approx([LR] * 2)  # --smoke: 2 epochs
+    assert logged["cosine"] == pytest.approx([LR, LR / 2])  # half a cosine over 2 epochs
