@@ -31,12 +31,15 @@ def commit() -> str:
         return "unknown"
 
 
-def record(name: str, figures: dict, headline: bool = True) -> None:
+def record(name: str, figures: dict, machine_info: dict | None = None, commit_id: str | None = None,
+           headline: bool = True) -> None:
     """Merge `figures` under `name`; top-level headline keys are kept beside the details
-    (unless `headline` is False: a variant measured beside the headline figure)."""
+    (unless `headline` is False: a variant measured beside the headline figure).
+    machine_info and commit_id: for figures measured elsewhere (bench/gpu.py --record)."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.setdefault("details", {})[name] = {
-        **figures, "machine": machine(), "date": datetime.date.today().isoformat(), "commit": commit()}
+        **figures, "machine": machine_info or machine(), "date": datetime.date.today().isoformat(),
+        "commit": commit_id or commit()}
     for key, value in figures.items():
         if headline and key in HEADLINE_KEYS:
             data[key] = value

@@ -377,7 +377,7 @@ class Electricity(Task):
         series_source(options)
 
     def model_inputs(self, options: ElectricityOptions) -> dict:
-        return {"input_size": 1, "output_size": options.horizon}
+        return {"input_size": 1, "output_size": options.horizon, "lookback": options.lookback}
 
     def example_input(self, options: ElectricityOptions) -> torch.Tensor:
         return torch.zeros(1, options.lookback, 1)

@@ -19,11 +19,20 @@ fill mean what they meant in the report; `ReportAugmentation` takes normalized b
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
+
+
+@functools.lru_cache(maxsize=None)
+def per_channel(values: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """`values` as a (1, C, 1, 1) tensor on `device`, made once per device: a tensor built
+    from Python numbers on a GPU is a copy the host waits for, which at every batch would
+    stall the training loop."""
+    return torch.tensor(values, device=device, dtype=dtype).view(1, -1, 1, 1)
 
 
 def flip_where(images: torch.Tensor, chosen: torch.Tensor, dim: int) -> torch.Tensor:
@@ -46,8 +55,9 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     ys = torch.linspace((1 - height) / 2, (height - 1) / 2, height, device=images.device, dtype=images.dtype)
     base = torch.stack([xs.expand(height, width), ys[:, None].expand(height, width),
                         torch.ones(height, width, device=images.device, dtype=images.dtype)], -1)
-    scale = torch.tensor([width / 2, height / 2], device=images.device, dtype=images.dtype)
-    grid = (base.view(1, -1, 3) @ theta.transpose(1, 2)) / scale
+    grid = base.view(1, -1, 3) @ theta.transpose(1, 2)
+    # Divided by Python numbers, not a tensor made on the device (a host wait per batch).
+    grid = torch.stack([grid[..., 0] / (width / 2), grid[..., 1] / (height / 2)], dim=-1)
     return F.grid_sample(images, grid.view(-1, height, width, 2), mode="nearest",
                          padding_mode="zeros", align_corners=False)
 
@@ -82,8 +92,8 @@ class ReportAugmentation:
                        (adjust_saturation, saturation))
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        mean = batch.new_tensor(self.mean).view(1, -1, 1, 1)
-        std = batch.new_tensor(self.std).view(1, -1, 1, 1)
+        mean = per_channel(self.mean, batch.device, batch.dtype)
+        std = per_channel(self.std, batch.device, batch.dtype)
         images = batch * std + mean  # back to [0, 1] pixels
         images = self.augment(images)
         # The trainer hands over channels_last batches; grid_sample may give them back contiguous.

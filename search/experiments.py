@@ -1,8 +1,10 @@
-"""MLflow experiments the platform creates, tagged so MLflow's UI opens them on their runs.
+"""MLflow experiments the platform creates, tagged as model training for MLflow's UI.
 
-MLflow 3's UI opens an experiment on the page its `mlflow.experimentKind` tag names and,
-without the tag, guesses from the runs (often the GenAI overview, which has nothing of
-ours). "custom_model_development" is the value the installed UI maps to model training.
+MLflow 3's UI opens an experiment on the pages of its kind: GenAI (an overview of
+traces, which has nothing of ours) or model training (the runs table). It reads the kind
+from the experiment tag `mlflow.experimentKind` ("custom_model_development" is model
+training), except where its "GenAI | Model training" switch decides, as in 3.17.2: there
+the links the platform prints turn the switch to model training (record.UI_TRAINING_VIEW).
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from mlflow.tracking import MlflowClient
 
 from search.record import EXPERIMENT_KIND as KIND_TAG
 from search.record import TRAINING_EXPERIMENT as TRAINING
+
+# MLflow 3.17.2's UI takes an experiment's kind from its own "GenAI | Model training"
+# switch (remembered per browser, GenAI at first) rather than from the tag; a link's
+# query sets the switch.
+UI_TRAINING_VIEW = "workflowType=machine_learning"
 
 
 def experiment_for_runs(client: MlflowClient, name: str, tags: dict[str, str] | None = None) -> str:

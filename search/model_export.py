@@ -125,10 +125,10 @@ def _log_and_register(uri: str, run_id: str, registered_name: str, model, argume
             try:
                 version = mlflow.register_model(model_uri, registered_name, await_registration_for=0)
                 registered, warning = f"models:/{registered_name}/{version.version}", None
-            except MlflowException as err:
+            except MlflowException as err:  # a store without a registry, a name it refuses
                 registered = None
-                warning = (f"the best model is logged on the search run but not registered: the store "
-                           f"{uri} has no model registry ({str(err).splitlines()[0]})")
+                warning = (f"the best model is logged on the search run ({model_uri}) but not registered "
+                           f"as {registered_name!r}: {str(err).splitlines()[0]}")
         outcome["exported"] = ExportedModel(model_uri, registered, warning, arguments["serialization_format"])
     except Exception as err:  # noqa: BLE001 - handed to the caller's thread
         outcome["error"] = err

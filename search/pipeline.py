@@ -16,6 +16,7 @@ from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
 from search.model_export import log_best_model
+from search.mps import report_gpu_sharing
 from search.preflight import check_user_code, user_import_paths
 from search.record import (
     BEST_PREFIX,
@@ -87,6 +88,7 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     nodes, ray_started = start_ray_and_tracking(address, tracking_uri, py_modules)
     try:
         check_storage_reaches_every_node(storage, nodes)
+        report_gpu_sharing(spec.search.resources.gpu)
         return _search(spec, raw, smoke, task, loaded, tracking_uri, storage, previous, experiment_dir, started)
     finally:
         if ray_started:  # a notebook's next search starts its own, with its own modules

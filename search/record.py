@@ -136,7 +136,7 @@ ERROR_TEXT = "error.txt"
 ARTIFACT_ERROR_TEXT = "artifact_error.txt"
 
 COMPARISON_EXPERIMENT = "comparisons"
-# MLflow 3's UI opens an experiment on the page this experiment tag names: model training.
+# The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).
 EXPERIMENT_KIND, TRAINING_EXPERIMENT = "mlflow.experimentKind", "custom_model_development"
 
 

@@ -36,7 +36,34 @@ class TrainSettings(Strict):
     grad_clip: Optional[float] = Field(None, gt=0)  # max gradient norm; null = off
     class_weights: bool = False  # classification: weight the loss by inverse class frequency
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast, on CUDA only
+    # torch.compile of the forward pass and loss; reduce-overhead adds CUDA graphs (README)
+    compile: Literal["none", "default", "reduce-overhead"] = "none"
     seed: int = 0
+    # The learning rate over the epochs (search/schedules.py): none | cosine | plateau | onecycle.
+    lr_schedule: Literal["none", "cosine", "plateau", "onecycle"] = "none"
+    # Share of the epochs spent rising linearly from lr/25 to lr; null = none, onecycle 0.3.
+    warmup_fraction: Optional[float] = Field(None, ge=0, lt=1)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)  # plateau: lr x factor when val_loss stalls
+    plateau_patience: int = Field(1, ge=0)  # plateau: epochs without a lower val_loss first
+
+    def warmup_epochs(self) -> int:
+        """Whole epochs of warm-up (the schedule steps once per epoch); onecycle uses the fraction."""
+        return round((self.warmup_fraction or 0.0) * self.epochs)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self):
+        if self.lr_schedule != "onecycle" and self.warmup_epochs() >= self.epochs:
+            raise ValueError(f"warmup_fraction {self.warmup_fraction} of {self.epochs} epochs leaves "
+                             "no epoch after the warm-up")
+        if self.lr_schedule == "plateau" and self.patience is not None \
+                and self.plateau_patience + 1 >= self.patience:
+            # ReduceLROnPlateau lowers the lr after plateau_patience + 1 stalled epochs; early
+            # stopping ends the trial after `patience`: the lowered lr must get an epoch.
+            raise ValueError(f"patience {self.patience} ends the trial before the plateau schedule "
+                             f"lowers the lr (after plateau_patience + 1 = {self.plateau_patience + 1} "
+                             f"epochs without a lower val_loss): give patience at least "
+                             f"{self.plateau_patience + 2}, a smaller plateau_patience, or patience null")
+        return self
 
 
 class SchedulerSettings(Strict):

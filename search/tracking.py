@@ -23,7 +23,7 @@ from ray.tune.experiment import Trial
 from search import record
 from search.dotted import flatten, unflatten
 from search.errors import SpecError
-from search.experiments import experiment_for_runs
+from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
 from search.spec import Spec
@@ -77,8 +77,10 @@ class Tracker:
             self.client.set_terminated(self.run_id, status=status)
 
     def runs_url(self, server: str = "http://127.0.0.1:5000") -> str:
+        """The experiment's training runs in MLflow's UI. MLflow 3.17's UI opens an experiment
+        on its GenAI overview unless its "Model training" switch is on; the link turns it on."""
         base = self.uri if self.uri.startswith(("http://", "https://")) else server
-        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs"
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}?{UI_TRAINING_VIEW}"
 
 
 @dataclass

@@ -2,6 +2,11 @@
 
 The Ray trainable, the best-trial evaluation and the overhead benchmark all run
 this same code, so a search trains exactly what a plain loop would.
+
+On a GPU the loop never waits for the device inside an epoch: the loss and the
+correct counts are summed on the device and read once per epoch, the splits sit on
+the device when they fit in the trial's memory share (batches are then gathered
+there), and `train.compile` can compile the forward pass and the loss.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import torch
 from torch import nn
 
 from search.data import Splits, Task
+from search.gpu_memory import fits_on_device, limit_memory_to_share, out_of_memory_fails_the_trial
 from search.metrics import classification_scores, regression_scores
 from search.models import count_parameters, create_model
+from search.schedules import LearningRateSchedule
 from search.spec import TrainSettings
 
 EVAL_BATCH = 1024
+SPLIT_NAMES = ("train", "val", "test")
 
 
 class TrialDiverged(RuntimeError):
@@ -74,10 +82,52 @@ def autocast(train: TrainSettings, device: torch.device):
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if x.device.type == "cpu" and device.type == "cuda":
+        # A copy from pageable memory makes the host wait for it; from pinned memory it
+        # runs beside the GPU's work. (PyTorch's pinned-memory cache reuses the block once
+        # the copy is done, as DataLoader's pin_memory does.)
+        x = x.pin_memory()
     x = x.to(device, non_blocking=True)
     if x.dim() == 4:  # images: channels_last is faster for convolutions on CPU and GPU
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def nbytes(tensors) -> int:
+    return sum(t.element_size() * t.nelement() for t in tensors)
+
+
+class SplitTensors:
+    """The splits where the trial draws its batches from: on its device when they fit in a
+    part of its memory share (uint8 images at 64 px: 22,500 take 276 MB), so a batch is
+    gathered there without a copy per step; else in host memory, copied batch by batch."""
+
+    def __init__(self, splits: Splits, device: torch.device, gpu_share: float):
+        tensors = {name: getattr(splits, name) for name in SPLIT_NAMES}
+        size = nbytes(t for pair in tensors.values() for t in pair)
+        self.on_device = fits_on_device(size, device, gpu_share)
+        if self.on_device:
+            tensors = {name: (x.to(device), y.to(device)) for name, (x, y) in tensors.items()}
+        self.tensors = tensors
+
+    def __getitem__(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.tensors[split]
+
+    @property
+    def device(self) -> torch.device:
+        return self.tensors["train"][0].device
+
+
+def compile_step(step, mode: str):
+    """`train.compile`: the forward pass and the loss through torch.compile.
+
+    dynamic=False: one fixed shape, which `reduce-overhead` needs to replay one CUDA graph
+    per step; the training loop keeps that shape by leaving out each epoch's last smaller
+    batch (see Trial.train_one_epoch).
+    """
+    if mode == "none":
+        return step
+    return torch.compile(step, mode=None if mode == "default" else mode, dynamic=False)
 
 
 @dataclass
@@ -103,6 +153,7 @@ class TrialState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     early_stopping: EarlyStopping
+    schedule: LearningRateSchedule
     epoch: int = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -110,6 +161,7 @@ class TrialState:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "early_stopping": vars(self.early_stopping).copy(),
+            "lr_schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
         }
 
@@ -117,6 +169,7 @@ class TrialState:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.early_stopping = EarlyStopping(**state["early_stopping"])
+        self.schedule.load_state_dict(state["lr_schedule"])
         self.epoch = state["epoch"]
 
 
@@ -126,28 +179,37 @@ class Trial:
     def __init__(self, task: Task, splits: Splits, config: dict[str, Any], gpu_share: float = 0.0):
         self.task, self.splits = task, splits
         self.train_settings = TrainSettings(**config["train"])
-        self.device = pick_device(gpu_share)
+        self.device, self.gpu_share = pick_device(gpu_share), gpu_share
+        limit_memory_to_share(self.device, gpu_share)
         seed_everything(self.train_settings.seed)
         options = dict(config["model"])
-        model = create_model(options.pop("name"), options, splits.model_inputs).to(self.device)
-        if splits.train[0].dim() == 4:
-            model = model.to(memory_format=torch.channels_last)
+        with out_of_memory_fails_the_trial(self.device, gpu_share, "while moving the model and data to the GPU"):
+            model = create_model(options.pop("name"), options, splits.model_inputs).to(self.device)
+            if splits.train[0].dim() == 4:
+                model = model.to(memory_format=torch.channels_last)
+            self.data = SplitTensors(splits, self.device, gpu_share)
         self.model_params = count_parameters(model)
         self.loss_fn = build_loss(task.kind, self.train_settings, splits).to(self.device)
-        self.state = TrialState(model, build_optimizer(model.parameters(), self.train_settings),
-                                EarlyStopping(self.train_settings.patience))
+        optimizer = build_optimizer(model.parameters(), self.train_settings)
+        self.state = TrialState(model, optimizer, EarlyStopping(self.train_settings.patience),
+                                LearningRateSchedule(optimizer, self.train_settings))
+        self.forward_and_loss = compile_step(self._forward_and_loss, self.train_settings.compile)
 
     def epochs(self) -> Iterator[dict[str, float]]:
         while self.state.epoch < self.train_settings.epochs:
             self.state.epoch += 1
             started = time.perf_counter()
-            train_metrics = self._train_one_epoch()
-            val_metrics = self.score("val")
+            lr = self.state.schedule.lr
+            with out_of_memory_fails_the_trial(self.device, self.gpu_share, f"at epoch {self.state.epoch}"):
+                train_metrics = self.train_one_epoch()
+                val_metrics = self.score("val")
+            self.state.schedule.step(val_metrics["val_loss"])
             stop = self.state.early_stopping.update(val_metrics["val_loss"])
             yield {
                 "epoch": self.state.epoch,
                 **train_metrics,
                 **val_metrics,
+                "lr": lr,
                 "epoch_time_s": time.perf_counter() - started,
                 "model_params": self.model_params,
                 "early_stopped": int(stop and self.state.epoch < self.train_settings.epochs),
@@ -155,37 +217,66 @@ class Trial:
             if stop:
                 return
 
-    def _train_one_epoch(self) -> dict[str, float]:
+    def train_one_epoch(self) -> dict[str, float]:
         model, train = self.state.model, self.train_settings
         model.train()
-        x_all, y_all = self.splits.train
-        # Per-epoch shuffling from the trial's seed and epoch, so a resumed trial sees the same order.
-        generator = torch.Generator().manual_seed(train.seed * 100_003 + self.state.epoch)
-        order = torch.randperm(len(x_all), generator=generator)
-        total_loss, correct, seen = 0.0, 0, 0
-        for start in range(0, len(order), train.batch_size):
+        order = self.epoch_order()
+        end = len(order)
+        if train.compile != "none" and end >= train.batch_size:
+            # A compiled step keeps one shape: the last smaller batch (fewer than batch_size
+            # samples, different ones each epoch) is left out rather than compiled a second time.
+            end -= end % train.batch_size
+        # Summed on the device and read once per epoch: reading them each step (.item())
+        # would make the host wait for the GPU at every step. float64, as Python's sum was.
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for start in range(0, end, train.batch_size):
             index = order[start:start + train.batch_size]
-            x, y = self._inputs(x_all[index]), y_all[index].to(self.device)
-            if self.splits.train_transform is not None:
-                x = self.splits.train_transform(x)
-            with autocast(train, self.device):
-                out = model(x)
-                loss = self.loss_fn(out.float(), y)
-            if not torch.isfinite(loss):
-                raise TrialDiverged(f"train_loss is {loss.item()} at epoch {self.state.epoch}")
-            self.state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-            self.state.optimizer.step()
-            total_loss += loss.item() * len(index)
-            seen += len(index)
+            y, out, loss = self.train_batch(index)
+            total_loss += loss.detach().double() * len(index)
             if self.task.kind == "classification":
-                correct += (out.argmax(dim=1) == y).sum().item()
-        metrics = {"train_loss": total_loss / seen}
+                correct += (out.argmax(dim=1) == y).sum()
+        train_loss = total_loss.item() / end
+        # Checked once per epoch, on the sum: a NaN or infinite loss at any step leaves it so.
+        if not math.isfinite(train_loss):
+            raise TrialDiverged(f"train_loss is {train_loss} at epoch {self.state.epoch}")
+        metrics = {"train_loss": train_loss}
         if self.task.kind == "classification":
-            metrics["train_acc"] = correct / seen
+            metrics["train_acc"] = correct.item() / end
         return metrics
+
+    def epoch_order(self) -> torch.Tensor:
+        """This epoch's order of the training rows, on the data's device. Drawn from the
+        trial's seed and epoch, so a resumed trial sees the same order; drawn on the CPU, so
+        the order is the same on every device."""
+        generator = torch.Generator().manual_seed(self.train_settings.seed * 100_003 + self.state.epoch)
+        return torch.randperm(len(self.data["train"][1]), generator=generator).to(self.data.device)
+
+    def train_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training step on the training rows `index`: (labels, outputs, loss), on the device."""
+        x_all, y_all = self.data["train"]
+        x, y = self._inputs(x_all[index]), to_device(y_all[index], self.device)
+        if self.splits.train_transform is not None:
+            x = self.splits.train_transform(x)
+        out, loss = self._train_step(x, y)
+        return y, out, loss
+
+    def _forward_and_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(self.train_settings, self.device):
+            out = self.state.model(x)
+            return out, self.loss_fn(out.float(), y)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on one batch: the one place where the weights change."""
+        if self.train_settings.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are consumed
+        out, loss = self.forward_and_loss(x, y)
+        self.state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.train_settings.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.state.model.parameters(), self.train_settings.grad_clip)
+        self.state.optimizer.step()
+        return out, loss
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
         x = to_device(x, self.device)
@@ -198,13 +289,13 @@ class Trial:
         outputs = []
         for start in range(0, len(x_all), EVAL_BATCH):
             with autocast(self.train_settings, self.device):
-                outputs.append(model(self._inputs(x_all[start:start + EVAL_BATCH])).float().cpu())
-        return torch.cat(outputs)
+                outputs.append(model(self._inputs(x_all[start:start + EVAL_BATCH])).float())
+        return torch.cat(outputs).cpu()  # one copy back, one wait for the device
 
     def score(self, split: str) -> dict[str, Any]:
         """`split`'s loss and scores under the shared names (val_loss, test_acc, ...)."""
-        x, y = getattr(self.splits, split)
-        out = self.predict(x)
+        y = getattr(self.splits, split)[1]  # the host copy: the scores are computed there
+        out = self.predict(self.data[split][0])
         loss = nn.functional.cross_entropy(out, y).item() if self.task.kind == "classification" \
             else nn.functional.mse_loss(out, y).item()
         if not math.isfinite(loss):

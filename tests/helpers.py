@@ -59,3 +59,18 @@ def series_lines(rows: int = 400, freq: str = "1h", header=("stamp", "kwh", "tem
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def make_trial(space: str, overrides: list[str], smoke: bool = False, gpu_share: float = 0.0):
+    """A training.Trial of a shipped space's base config (with --set style overrides), as a
+    trial worker builds it, without Ray."""
+    from search.data import get_task
+
+    from search.spec import load_spec
+    from search.training import Trial
+
+    spec = load_spec(SPACES / space, overrides)
+    task = get_task(spec.task)
+    options = task.Options(**spec.data)
+    return Trial(task, task.splits(task.load(options, smoke=smoke), options), spec.base_config(),
+                 gpu_share=gpu_share)

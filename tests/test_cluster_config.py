@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import re
 import socket
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -182,3 +183,62 @@ def test_rejects_a_head_type_that_is_not_defined(aws):
     aws["head_node_type"] = "cpu_head"
     with pytest.raises(ValueError, match="head_node_type"):
         ray_up_check(aws)
+
+
+# --- NVIDIA MPS on GPU nodes: started before Ray, stopped with it ------------------------
+
+START_KEYS = ("head_start_ray_commands", "worker_start_ray_commands")
+
+
+@pytest.mark.parametrize("path", CLUSTER_FILES, ids=lambda p: p.name)
+def test_mps_starts_before_ray_and_stops_with_it(path):
+    config = load(path)
+    for key in START_KEYS:
+        where = [next(i for i, c in enumerate(config[key]) if text in c) for text in
+                 ("ray stop", "echo quit | nvidia-cuda-mps-control", "nvidia-cuda-mps-control -d", "ray start")]
+        assert where == sorted(where), key
+
+
+def fake_tools(folder: Path, with_gpu: bool) -> Path:
+    """Stand-ins for the GPU node's tools, which this machine lacks: each logs its call."""
+    tools = folder / "bin"
+    tools.mkdir()
+    log = folder / "calls.log"
+    scripts = {"ray": f'echo "ray $*" >> {log}',
+               "nvidia-cuda-mps-control": f'if [ "$1" = -d ]; then echo "mps start, log in $CUDA_MPS_LOG_DIRECTORY" '
+                                          f'>> {log}; else echo "mps $(cat)" >> {log}; fi'}
+    if with_gpu:
+        scripts["nvidia-smi"] = "exit 0"
+    for name, body in scripts.items():
+        (tools / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tools / name).chmod(0o755)
+    return log
+
+
+def run_start_commands(commands: list[str], folder: Path) -> None:
+    """The start commands up to `ray start`, each in its own shell as Ray's runner runs them."""
+    env = {"PATH": f"{folder / 'bin'}:/usr/bin:/bin", "HOME": str(folder), "RAY_HEAD_IP": "10.0.0.1"}
+    for command in commands:
+        subprocess.run(["bash", "-c", command], env=env, check=True, timeout=60)
+        if "ray start" in command:
+            return
+
+
+@pytest.mark.parametrize("key", START_KEYS)
+def test_a_gpu_node_restarts_mps_around_ray(tmp_path, aws, key):
+    log = fake_tools(tmp_path, with_gpu=True)
+    run_start_commands(aws[key], tmp_path)
+    calls = log.read_text().splitlines()
+    assert calls[:3] == ["ray stop", "mps quit", f"mps start, log in {tmp_path}/nvidia-mps-log"]
+    assert calls[3].startswith("ray start") and len(calls) == 4
+    assert (tmp_path / "nvidia-mps-log").is_dir()
+
+
+@pytest.mark.parametrize("key", START_KEYS)
+def test_a_node_without_a_gpu_starts_ray_without_mps(tmp_path, aws, key):
+    log = fake_tools(tmp_path, with_gpu=False)
+    run_start_commands(aws[key], tmp_path)
+    calls = log.read_text().splitlines()
+    # Only the daemon's quit is tried (it answers that none runs); nothing starts one.
+    assert calls[0] == "ray stop" and calls[-1].startswith("ray start")
+    assert not any(c.startswith("mps start") for c in calls)

@@ -109,7 +109,7 @@ def test_splits_shapes_follow_lookback_and_horizon():
     splits = TASK.splits(TASK.load(options, smoke=True), options)
     x, y = splits.train
     assert x.shape[1:] == (24, 1) and y.shape[1:] == (3,)
-    assert splits.model_inputs == {"input_size": 1, "output_size": 3}
+    assert splits.model_inputs == {"input_size": 1, "output_size": 3, "lookback": 24}
 
 
 # --- a user's CSV of one series, by column names ------------------------------------------------

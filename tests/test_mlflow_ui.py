@@ -137,12 +137,14 @@ def end_leftovers(profile: str) -> None:
                 pass
 
 
-def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir, local_ray, tmp_path):
+def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir, local_ray, tmp_path, capsys):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     assert run_search([str(SPACES / "rnn_units.yaml"), "--smoke", "--num-samples", "2",
                        "--tracking-uri", mlflow_server]) == 0
+    [link] = [line.split("open ", 1)[1] for line in capsys.readouterr().out.splitlines()
+              if line.strip().startswith("open http")]
 
     # Over HTTP, as a teammate's client sees it: the search run, its nested trials, their artifacts.
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -172,9 +174,12 @@ def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir
     [version] = client.search_model_versions("name = 'rnn_units'")
     assert version.run_id == search.info.run_id
 
-    # The experiment's own page: its kind tag makes MLflow 3's UI open it on the training runs
-    # (without the tag it opened on the GenAI overview, which has nothing of ours).
+    # The link the search printed opens the experiment on its training runs, not on MLflow
+    # 3.17's GenAI overview (which is where the experiment's plain page opens in a new browser).
+    assert link == f"{mlflow_server}/#/experiments/{experiment.experiment_id}?workflowType=machine_learning"
     browser.get(f"{mlflow_server}/#/experiments/{experiment.experiment_id}")
+    WebDriverWait(browser, PAGE_LOAD_S).until(lambda page: "workflowType=genai" in page.current_url)
+    browser.get(link)
     wait = WebDriverWait(browser, PAGE_LOAD_S)
     search_name = search.info.run_name
     row = wait.until(lambda page: page.find_element(
@@ -186,6 +191,7 @@ def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir
         row.find_element(By.CSS_SELECTOR, "button[data-component-id*='runnamecellrenderer']").click()
     wait.until(lambda page: all(visible_text(page, name) for name in trial_names))
     assert visible_text(browser, search_name)
+    assert f"/experiments/{experiment.experiment_id}/runs" in browser.current_url
     assert f"{len(runs)} matching runs" in browser.find_element(By.TAG_NAME, "body").text
 
     SCREENSHOT.parent.mkdir(exist_ok=True)

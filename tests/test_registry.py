@@ -22,7 +22,7 @@ def test_a_task_answers_to_its_second_name(alias, name):
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_listed_model_builds(name):
-    inputs = {"simple_rnn": {"input_size": 1, "output_size": 1},
+    inputs = {"simple_rnn": {"input_size": 1, "output_size": 1, "lookback": 24},
               "lstm": {"vocab_size": 50, "num_classes": 3, "pad_id": 0},
               "bilstm": {"vocab_size": 50, "num_classes": 3, "pad_id": 0},
               "vgg13": {"in_channels": 3, "num_classes": 3, "image_size": 32},

@@ -93,7 +93,7 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
     assert main([str(SPACES / "rnn_units.yaml"), "--smoke", "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
     assert "Best trial" in out and "baseline_linear_test_mse" in out
-    assert "#/experiments/" in out and "/runs" in out
+    assert "#/experiments/" in out and "?workflowType=machine_learning" in out
 
     client, searches, trials = runs_of(uri, "rnn_units")
     assert len(searches) == 1 and len(trials) == 4

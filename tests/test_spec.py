@@ -44,7 +44,8 @@ def refusal(tmp_path, text: str, overrides=()) -> str:
 
 def test_good_spec_resolves_defaults(tmp_path):
     spec = load_spec(write_space(tmp_path, GOOD))
-    assert spec.model == {"name": "simple_rnn", "hidden_size": 32, "num_layers": 2, "dropout": 0.0, "cell": "rnn"}
+    assert spec.model == {"name": "simple_rnn", "hidden_size": 32, "num_layers": 2, "dropout": 0.0, "cell": "rnn",
+                          "highway": False, "difference": False}
     assert spec.data["lookback"] == 24 and spec.data["client"] is None
     assert spec.train.momentum == 0.9
     assert spec.experiment == "tiny"

@@ -35,6 +35,9 @@ SCRIPT = textwrap.dedent('''
     first = run_search("space.yaml", tracking_uri=uri)
     space = yaml.safe_load(open("space.yaml"))
     second = run_search(space, overrides=["train.epochs=1", "search.seed=1"], tracking_uri=uri)
+    # An experiment name the Model Registry refuses ("/"): the model stays on the run, with a warning.
+    third = run_search(space, overrides=["train.epochs=1", "tracking.experiment=team/sales"], smoke=True,
+                       tracking_uri=uri)
     try:
         run_search({**space, "model": {"name": "models.gru:Missing"}}, tracking_uri=uri)
         refused = None
@@ -50,7 +53,8 @@ SCRIPT = textwrap.dedent('''
         "status": [first.status, second.status], "runs": [first.search_run_id, second.search_run_id],
         "trials": [len(first.trials), len(second.trials)], "best_config": second.best_config,
         "registered": [first.registered_model, second.registered_model],
-        "test_mse": second.test_metrics["test_mse"], "reproduced_mse": mse, "refused": refused}))
+        "test_mse": second.test_metrics["test_mse"], "reproduced_mse": mse, "refused": refused,
+        "unregistered": [third.status, third.model_uri, third.registered_model]}))
 ''')
 
 
@@ -69,6 +73,10 @@ def test_users_model_and_task_from_their_folder(tmp_path):
     assert result["registered"] == ["models:/sales/1", "models:/sales/2"]  # one version per search
     assert result["reproduced_mse"] == pytest.approx(result["test_mse"], rel=1e-4)
     assert "model.name: 'models.gru:Missing': module 'models.gru' has no attribute 'Missing'" in result["refused"]
+    status, model_uri, registered = result["unregistered"]
+    assert status == "finished" and model_uri.endswith("/best_model") and registered is None
+    assert ("[search] warning: the best model is logged on the search run (runs:/" in done.stderr
+            and "but not registered as 'team/sales': Invalid model name" in done.stderr)
 
     client = MlflowClient(tracking_uri=uri)
     searches, trials = search_and_trial_runs(client, "sales")
