@@ -8,9 +8,60 @@ puts them on each worker's import path.
 from __future__ import annotations
 
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from search.errors import SpecError
+
+# Joining an address where nothing answers makes ray.init retry for over a minute, deaf
+# to Ctrl-C; a plain connection to the head's GCS port says as much in a few seconds.
+CONNECT_TIMEOUT_S = 3
+# What `ray up` (the cluster files) leaves on the head node, where a search's driver runs
+# (`ray job submit`): the autoscaler's config. Its presence is how a search knows that
+# nodes may still be added to the cluster it joined.
+LAUNCHER_CONFIG = "~/ray_bootstrap_config.yaml"
+RAY_CLIENT_REFUSAL = (
+    "Ray Client (ray://) cannot run a search: Ray Tune would run the search loop on the "
+    "cluster, apart from the MLflow logging this command does in its driver; run the command "
+    "on the head node instead, with `ray job submit --address http://HEAD:8265 --working-dir . "
+    "-- python -m search.run SPACE --address auto` or with --address auto in a shell there")
+
+
+def check_address(address: str | None) -> None:
+    """Refuses, before the data loads and Ray starts, an address no search can join."""
+    import ray
+
+    from search.ray_internals import find_cluster_address
+
+    where = "--address"
+    if address is None and os.environ.get("RAY_ADDRESS"):  # what ray.init(None) would join
+        address, where = os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    if address is None or address == "local" or ray.is_initialized():
+        return  # a local Ray of its own, or the caller's (a notebook's ray.init())
+    if address.startswith("ray://"):
+        raise SpecError(f"{where} {address}: {RAY_CLIENT_REFUSAL}")
+    try:
+        host_port = find_cluster_address(address)
+    except ConnectionError:
+        raise SpecError(f"{where} {address}: no running Ray cluster found on this machine; start one "
+                        "(`ray start --head`), give HOST:PORT of a cluster's head, or leave --address "
+                        "out for a local Ray of the search's own") from None
+    except ValueError:
+        raise SpecError(f"{where} {address}: expected auto or HOST:PORT of a cluster's head (its GCS "
+                        "port, 6379 by default)") from None
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as err:
+        if isinstance(err, ConnectionRefusedError):
+            reason = "nothing listens there (connection refused)"
+        elif isinstance(err, TimeoutError):
+            reason = f"no answer within {CONNECT_TIMEOUT_S} s"
+        else:
+            reason = getattr(err, "strerror", None) or str(err)
+        raise SpecError(f"{where} {address}: no Ray cluster answers at {host_port}: {reason}; is it "
+                        "up (`ray status` on its head)? The address is the head's GCS port, 6379 by "
+                        "default") from None
 
 
 def start_ray(address: str | None, py_modules: list[str]) -> tuple[int, bool]:
@@ -33,6 +84,37 @@ def start_ray(address: str | None, py_modules: list[str]) -> tuple[int, bool]:
             raise SpecError(f"--address {address}: cannot join a Ray cluster there ({err})") from None
         started = True
     return sum(1 for node in ray.nodes() if node.get("Alive")), started
+
+
+def can_add_nodes(joined: bool) -> bool:
+    """A Ray this search started never grows; a joined cluster may, where `ray up` set it up."""
+    return joined and os.path.exists(os.path.expanduser(LAUNCHER_CONFIG))
+
+
+def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
+    """Refuses a trial that no live node can ever hold (Ray would keep every trial PENDING,
+    silently, forever); with an autoscaler that may add such a node, returns a warning."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    asked = {"cpu": cpu, "gpu": gpu}
+    has = {name: [node.get(name.upper(), 0.0) for node in nodes] for name in asked}
+    if any(all(has[name][i] >= value for name, value in asked.items() if value > 0) for i in range(len(nodes))):
+        return None
+    largest = {name: max(values, default=0.0) for name, values in has.items()}
+    short = [name for name in asked if asked[name] > largest[name]]
+    if short:
+        name = short[0]
+        problem = (f"search.resources.{name}: a trial asks for {asked[name]:g} {name.upper()}, the largest "
+                   f"of the cluster's {len(nodes)} node(s) has {largest[name]:g}")
+    else:
+        problem = (f"search.resources: a trial asks for cpu {cpu:g} and gpu {gpu:g} on one node; none of the "
+                   f"cluster's {len(nodes)} node(s) has both")
+    if can_add_nodes(joined):
+        return f"{problem}; trials wait until the cluster's autoscaler adds a node that fits"
+    raise SpecError(f"{problem}, and no autoscaler can add a node (a Ray started by the search, or a "
+                    "cluster not set up by `ray up`), so every trial would wait forever; ask for less, "
+                    "or join a cluster that has such a node")
 
 
 def stop_ray() -> None:

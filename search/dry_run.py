@@ -8,7 +8,7 @@ from search.data import get_task
 from search.layers import layer_table
 from search.models import count_parameters
 from search.preflight import build_and_check, check_user_code
-from search.spec import Spec
+from search.spec import Spec, describe_trial_epochs
 
 
 def print_dry_run(spec: Spec) -> None:
@@ -22,6 +22,7 @@ def print_dry_run(spec: Spec) -> None:
             print(f"  {key:<{width}}  {dist.describe()}")
     else:
         print("  (empty: every trial runs the base config)")
+    print(f"\n## Size\n  {describe_trial_epochs(spec)}")
     check_user_code(spec)  # every model the space may choose, where it is the user's code
     print(f"\n## Model {spec.model['name']!r} (base config)")
     model, example = build_and_check(spec, spec.model["name"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import yaml
 
 from search.api import SearchResult, check_same_as_started
-from search.cluster import start_ray_and_tracking, stop_ray
+from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
 from search.console import print_interrupted, print_no_result, print_report
 from search.data import get_task
 from search.dotted import flatten
@@ -42,10 +43,11 @@ from search.reevaluate import Reevaluation, reevaluate, trial_table_columns, win
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.schedulers import nothing_to_compare
 from search.space import expected_trials
-from search.spec import Spec, validate_spec
-from search.storage import check_storage_reaches_every_node, resolve_storage
+from search.spec import Spec, describe_trial_epochs, validate_spec
+from search.storage import check_storage_reaches_every_node, check_storage_writable, resolve_storage
 from search.summary import display_table, to_markdown, trials_table
 from search.tracking import Tracker, TrialLogger, log_params
+from search.tracking_store import check_tracking_store
 from search.user_code import shipped_paths
 
 
@@ -75,6 +77,12 @@ def continue_search(spec: Spec, wanted: str | None, overrides: list[str], smoke:
 def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: ResumeRecord | None,
          experiment_dir: str | None) -> SearchResult:
     storage = resolve_storage(spec.search.storage)
+    tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
+    # The environment first, in seconds: a cluster, a store and a folder that can be used.
+    check_address(address)
+    check_tracking_store(tracking_uri, "tracking.uri", must_exist=previous is not None)
+    check_storage_writable(storage)
+    print(f"[search] {spec.name}: {describe_trial_epochs(spec)}", flush=True)
     check_user_code(spec)  # a user's model or task, tried on one example batch: no Ray, no MLflow yet
     task = get_task(spec.task)
     started = time.perf_counter()
@@ -83,16 +91,25 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     idle = nothing_to_compare(spec, expected_trials(spec))
     if idle:
         print(f"[search] warning: {idle}", file=sys.stderr, flush=True)
-    tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
     py_modules = shipped_paths(user_import_paths(spec))
+    joined = ray_is_running() or bool(address not in (None, "local") or os.environ.get("RAY_ADDRESS"))
     nodes, ray_started = start_ray_and_tracking(address, tracking_uri, py_modules)
     try:
         check_storage_reaches_every_node(storage, nodes)
+        waits = check_resources_fit(spec.search.resources.cpu, spec.search.resources.gpu, joined)
+        if waits:
+            print(f"[search] warning: {waits}", file=sys.stderr, flush=True)
         report_gpu_sharing(spec.search.resources.gpu)
         return _search(spec, raw, smoke, task, loaded, tracking_uri, storage, previous, experiment_dir, started)
     finally:
         if ray_started:  # a notebook's next search starts its own, with its own modules
             stop_ray()
+
+
+def ray_is_running() -> bool:
+    import ray
+
+    return ray.is_initialized()
 
 
 def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str, storage: str,
@@ -175,6 +192,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
 def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord]:
     experiment_dir = find_experiment_dir(storage, spec.name, resume)
     record = read_record(experiment_dir)
+    check_tracking_store(record.tracking_uri, "tracking.uri (as the search started)", must_exist=True)
     from mlflow.tracking import MlflowClient
 
     status = MlflowClient(tracking_uri=record.tracking_uri).get_run(record.search_run_id).info.status

@@ -84,3 +84,18 @@ def use_one_bracket_shape(scheduler, halvings: int, first_rung: int, trials_per_
     scheduler._s_max_1 = halvings + 1
     scheduler._get_r0 = lambda s: first_rung if s == halvings else 0
     scheduler._get_n0 = lambda s: trials_per_bracket
+
+
+def find_cluster_address(address: str) -> str:
+    """HOST:PORT of the GCS that `ray.init(address)` would join (`auto`: RAY_ADDRESS, the
+    last `ray start` on this machine, or a running GCS), without joining it.
+
+    ray.init has no public way to ask this, and joining an address where nothing answers
+    retries for over a minute. Raises ConnectionError when `auto` finds no cluster.
+    """
+    from ray._private import services
+
+    found = services.canonicalize_bootstrap_address(address)
+    if found is None:
+        raise ConnectionError("no running Ray cluster found")
+    return found

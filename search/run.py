@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from search.cli_args import OneLineParser
 from search.errors import SpecError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m search.run",
         description="Run a hyperparameter search described by a space file (spaces/*.yaml).",
         epilog="Example: python -m search.run spaces/rnn_units.yaml --set train.epochs=3 --num-samples 6",
@@ -32,7 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storage", metavar="PATH",
                         help="where Ray Tune keeps results and checkpoints (search.storage)")
     parser.add_argument("--address", metavar="ADDR",
-                        help="join an existing Ray cluster (auto, HOST:PORT or ray://HOST:PORT) instead of a local one")
+                        help="join an existing Ray cluster instead of a local one: auto, or HOST:PORT of its head; "
+                             "run on the head node (ray job submit ... --address auto), Ray Client's "
+                             "ray:// is refused")
     parser.add_argument("--resume", nargs="?", const="last", metavar="PATH",
                         help="continue the last interrupted search of this space, or the one in PATH "
                              "(its Ray Tune folder, printed when it was interrupted); other options may "
@@ -41,8 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         overrides = list(args.set)
         if args.num_samples is not None:
             overrides.append(f"search.num_samples={args.num_samples}")

@@ -6,12 +6,11 @@ Optuna distributions itself, and the grid/random variant generator samples them.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ray import tune
 
-from search.spec import Distribution, Spec
+from search.spec import Distribution, Spec, trial_count
 
 
 def to_tune_domain(dist: Distribution, algorithm: str):
@@ -42,8 +41,4 @@ def param_space(spec: Spec) -> dict[str, Any]:
 
 def expected_trials(spec: Spec) -> int:
     """How many trials the whole search makes (grid dimensions multiply the samples)."""
-    if spec.search.algorithm == "optuna":
-        return spec.search.num_samples
-    grid = [len(d.args) for d in spec.space.values()
-            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
-    return spec.search.num_samples * math.prod(grid)
+    return trial_count(spec)

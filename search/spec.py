@@ -8,6 +8,7 @@ allowed. Unknown keys are errors at every level, also through --set.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -19,6 +20,12 @@ from search.errors import SpecError
 from search.record import EPOCH_METRICS
 
 SEARCHABLE_SECTIONS = ("data", "model", "train")
+# The most trials one search may ask for (grid dimensions multiply num_samples). Ray Tune
+# keeps every trial in the driver's memory and MLflow gets a run per trial: a search far
+# beyond this is a typo (--num-samples 1000000000), not a plan.
+MAX_TRIALS = 10_000
+# Distributions whose values are floats (Ray Tune's quniform too: 64.0, not 64).
+FLOAT_DISTRIBUTIONS = ("uniform", "loguniform", "quniform")
 
 
 class Strict(BaseModel):
@@ -351,6 +358,11 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
         if spec.search.algorithm != "optuna":
             raise fail(f"search.scheduler.name: successive_halving needs search.algorithm optuna (got "
                        f"{spec.search.algorithm}): Ray's variant generator cannot be told of paused trials")
+    trials = trial_count(spec)
+    if trials > MAX_TRIALS:
+        grid = f" ({trials:,} with the grid's combinations)" if trials != spec.search.num_samples else ""
+        raise fail(f"search.num_samples: {spec.search.num_samples:,}{grid} trials is above the ceiling of "
+                   f"{MAX_TRIALS:,} trials per search")
     for key, dist in spec.space.items():
         _check_dimension(spec, task, key, dist, fail)
     if spec.search.algorithm == "grid":
@@ -359,6 +371,28 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
             raise fail(f"space.{continuous[0]}: search.algorithm grid takes only choice or grid "
                        f"dimensions (got {spec.space[continuous[0]].kind})")
     return spec
+
+
+def trial_count(spec: Spec) -> int:
+    """How many trials the whole search makes (grid dimensions multiply the samples)."""
+    if spec.search.algorithm == "optuna":
+        return spec.search.num_samples
+    grid = [len(d.args) for d in spec.space.values()
+            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
+    return spec.search.num_samples * math.prod(grid)
+
+
+def describe_trial_epochs(spec: Spec) -> str:
+    """The most epochs the search may train, all trials together, said before it starts."""
+    trials, epochs = trial_count(spec), spec.train.epochs
+    text = f"at most {trials:,} trials x {epochs} epochs"
+    total = trials * epochs
+    again = spec.search.reevaluate
+    if again is not None:
+        top_k = min(again.top_k, trials)
+        text += f" + re-evaluation {top_k} x {again.seeds} seeds x {epochs} epochs"
+        total += top_k * again.seeds * epochs
+    return f"{text} = {total:,} trial-epochs"
 
 
 def _model_names() -> str:
@@ -396,6 +430,7 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
     elif section == "train" and option not in TrainSettings.model_fields:
         raise fail(f"space.{key}: unknown key train.{option}; allowed: "
                    f"{', '.join(TrainSettings.model_fields)}")
+    _check_value_type(spec, task, key, dist, fail)
     # Each choice (or each bound of a range) must itself make a valid spec.
     for value in dist.edge_values():
         trial = copy.deepcopy(spec.model_dump(exclude={"space"}))
@@ -405,6 +440,69 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
         except SpecError as err:
             reason = str(err).removeprefix(": ")
             raise fail(f"space.{key}: value {value!r} is not allowed: {reason}") from None
+
+
+def _option_annotation(spec: Spec, task, section: str, option: str) -> Any:
+    """The type a trial's value of `section.option` must have (Any where unknown)."""
+    if section == "train":
+        return TrainSettings.model_fields[option].annotation
+    if section == "data":
+        return task.Options.model_fields[option].annotation
+    from search.models import builder_parameters, get_builder
+
+    name = spec.model["name"]
+    parameters = builder_parameters(name, get_builder(name))
+    if option not in parameters or isinstance(parameters[option].annotation, str) \
+            or parameters[option].annotation is parameters[option].empty:
+        return Any  # not an option of this model (refused below), or unannotated
+    return parameters[option].annotation
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether `value` has the option's type as it is, without pydantic's conversions: a
+    trial hands it to the model or the optimizer unconverted. Range limits are left to the
+    edge values' check."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]  # Annotated[int, Field(ge=1)]: the int
+    try:
+        pydantic.TypeAdapter(annotation).validate_python(value, strict=True)
+    except pydantic.ValidationError:
+        return False
+    except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError, TypeError):
+        return True  # a type pydantic cannot check: the edge values' check decides
+    return True
+
+
+def _check_value_type(spec: Spec, task, key: str, dist: Distribution, fail) -> None:
+    """A float distribution over an integer option passes its bounds (32.0 is a fine int to
+    pydantic) and then fails every trial ("hidden_size should be of type int, got: float")."""
+    section, _, option = key.partition(".")
+    if key == "model.name":
+        return
+    annotation = _option_annotation(spec, task, section, option)
+    if dist.kind in FLOAT_DISTRIBUTIONS:
+        sample = dist.args[0] + (dist.args[1] - dist.args[0]) / 3  # a value it may propose
+        if not _accepts(annotation, float(sample)):
+            raise fail(f"space.{key}: {dist.kind} proposes floats, but {key} takes "
+                       f"{_type_name(annotation)}; use randint: [low, high] or choice: [...] of "
+                       f"{_type_name(annotation)} values")
+        return
+    for value in dist.edge_values() if dist.kind in ("choice", "grid") else []:
+        if isinstance(value, float) and not _accepts(annotation, value) and _accepts(annotation, int(value)):
+            raise fail(f"space.{key}: {dist.kind} value {value!r} is a float, but {key} takes "
+                       f"{_type_name(annotation)}; write it as {int(value)}")
+
+
+def _type_name(annotation: Any) -> str:
+    import typing
+
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is None and hasattr(annotation, "__name__"):
+        return annotation.__name__  # int, float, bool
+    return str(annotation).replace("typing.", "")  # Literal['rnn', 'lstm'], Optional[int]
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:

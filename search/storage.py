@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 from search.errors import SpecError
 
@@ -42,3 +43,39 @@ def check_storage_reaches_every_node(storage: str, alive_nodes: int) -> None:
             f"search.storage: {storage} is on this machine's own disk ({kind}), but the cluster has "
             f"{alive_nodes} nodes and trial checkpoints must reach every node; give --storage "
             "s3://bucket/path, gs://bucket/path, or a shared mount (file:///mnt/shared/path)")
+
+
+def check_writable_folder(path: str, where: str) -> None:
+    """A folder that is there or can be made, and that takes a file; nothing is left behind.
+
+    The probe file goes into the deepest folder that exists already, so a refused search
+    creates no folder either.
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SpecError(f"{where}: {path} is a file; a folder is needed there")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise SpecError(f"{where}: {path}: {existing} is a file, so no folder can be made below it")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as err:
+        raise SpecError(f"{where}: {path}: cannot write in {existing} ({err.strerror}); give a "
+                        "writable folder") from None
+
+
+def check_storage_writable(storage: str) -> None:
+    """search.storage takes Ray Tune's files before the search run is created.
+
+    A bucket (s3://, gs://) is not probed: that would need its credentials and the network
+    here, on the driver, where the trials' nodes are the ones that write to it.
+    """
+    if storage.startswith("file://"):
+        storage = storage.removeprefix("file://")
+    elif "://" in storage:
+        return
+    check_writable_folder(storage, "search.storage")

@@ -20,6 +20,7 @@ import pandas as pd
 from mlflow.entities import Param
 
 from search import record
+from search.cli_args import OneLineParser
 from search.compare.importance import param_importances
 from search.compare.plots import (
     importance_png,
@@ -46,13 +47,14 @@ from search.compare.tables import (
 from search.errors import SpecError
 from search.experiments import experiment_for_runs
 from search.record import COMPARISON_EXPERIMENT, Role
+from search.storage import check_writable_folder
 from search.summary import format_float_table
 
 KINDS = ("classification", "regression")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m search.compare",
         description="Compare searches logged to MLflow: per-trial tables, each search's best, plots.",
         epilog="Example: python -m search.compare rnn_units lstm_sentiment --out comparison",
@@ -71,12 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     # Artifacts are read one small file at a time; a progress bar for each is noise.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
+        args = parse_args(argv)
         if args.top < 1:
             raise SpecError(f"--top: must be at least 1 (got {args.top})")
+        check_writable_folder(args.out, "--out")  # before the store is read, not after
         client = open_store(args.tracking_uri)
         experiments = choose_experiments(client, args.experiments, args.tracking_uri)
     except SpecError as err:

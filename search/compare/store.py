@@ -22,6 +22,7 @@ from search.dotted import flatten
 from search.errors import SpecError
 from search.record import COMPARISON_EXPERIMENT, Role, Status, all_runs, metric_history
 from search.spec import TrainSettings
+from search.tracking_store import check_tracking_store
 
 SEARCH_RUNS = f"tags.`{record.ROLE}` = '{Role.SEARCH}'"
 
@@ -110,11 +111,7 @@ class SearchRecord:
 
 def open_store(uri: str) -> MlflowClient:
     """A client on an existing store; refuses a sqlite path with no file rather than creating one."""
-    if uri.startswith("sqlite:///"):
-        # sqlite:///mlflow.db is relative, sqlite:////abs/mlflow.db absolute: both drop 3 slashes.
-        path = uri.removeprefix("sqlite:///").partition("?")[0]
-        if path and not os.path.isfile(path):
-            raise SpecError(f"--tracking-uri {uri}: no MLflow store there (no file {path})")
+    check_tracking_store(uri, "--tracking-uri", must_exist=True)
     client = MlflowClient(tracking_uri=uri)
     try:
         client.search_experiments(max_results=1)
