@@ -59,7 +59,8 @@ def check_address(address: str | None) -> None:
             reason = f"no answer within {CONNECT_TIMEOUT_S} s"
         else:
             reason = getattr(err, "strerror", None) or str(err)
-        raise SpecError(f"{where} {address}: no Ray cluster answers at {host_port}: {reason}; is it "
+        found = f" (found at {host_port})" if address == "auto" else ""
+        raise SpecError(f"{where} {address}: no Ray cluster answers there{found}: {reason}; is it "
                         "up (`ray status` on its head)? The address is the head's GCS port, 6379 by "
                         "default") from None
 
