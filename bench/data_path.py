@@ -54,7 +54,7 @@ def main() -> int:
 
     from search.spec import load_spec
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     figures = {}
     for task_name, space in SPACES.items():
         spec = load_spec(REPO / "spaces" / f"{space}.yaml")

@@ -34,7 +34,7 @@ started = time.perf_counter()
 import ray
 ship = sys.argv[1] == "ship"
 env = {"py_modules": [os.path.abspath("my_tasks.py"), os.path.abspath("models")]} if ship else None
-ray.init(include_dashboard=False, logging_level="ERROR", runtime_env=env)
+ray.init(address="local", include_dashboard=False, logging_level="ERROR", runtime_env=env)
 initialized = time.perf_counter()
 
 @ray.remote

@@ -78,11 +78,16 @@ def start_ray(address: str | None, py_modules: list[str]) -> tuple[int, bool]:
     started = False
     if not ray.is_initialized():
         runtime_env = {"py_modules": py_modules} if py_modules else None
+        # Without an address, a Ray of the search's own: ray.init(None) would join any other
+        # local Ray it finds (another search's, a test's), whose end would end this search.
+        target = address or os.environ.get("RAY_ADDRESS") or "local"
         try:
-            ray.init(address=address, include_dashboard=False, logging_level="WARNING",
+            ray.init(address=target, include_dashboard=False, logging_level="WARNING",
                      runtime_env=runtime_env)
         except (ConnectionError, ValueError, RuntimeError) as err:
-            raise SpecError(f"--address {address}: cannot join a Ray cluster there ({err})") from None
+            if address is None and not os.environ.get("RAY_ADDRESS"):
+                raise SpecError(f"cannot start a local Ray ({err})") from None
+            raise SpecError(f"--address {target}: cannot join a Ray cluster there ({err})") from None
         started = True
     return sum(1 for node in ray.nodes() if node.get("Alive")), started
 
