@@ -48,6 +48,7 @@ BUILTIN_COLUMN = "Demand"
 UCI_DEFAULT_CLIENT = "MT_001"  # the report's client
 UCI_CLIENT_PREFIX = "MT_"
 SMOKE_POINTS = 3000
+CALENDAR_FEATURES = 4  # data.calendar: sin, cos of the time of day; sin, cos of the day of week
 # Keys that say how to read a file of one format; given with another they are refused.
 CSV_KEYS = ("time_column", "value_column", "fill")
 
@@ -63,6 +64,7 @@ class ElectricityOptions(TaskOptions):
     lookback: int = Field(48, ge=1)  # input window, in steps
     horizon: int = Field(1, ge=1)  # steps predicted after the window
     season: Optional[int] = Field(None, ge=1)  # the seasonal naive yardstick's lag in steps; null = a day
+    calendar: bool = False  # each step also gets sin/cos of its time of day and day of week
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
 
@@ -160,6 +162,21 @@ class LoadedSeries:
     step: str = ""  # the series' step in pandas' words (30min, 1h, 1MS)
     season: int | None = None  # the seasonal naive yardstick's lag in steps; None = steps_per_day
     filled: int = 0  # steps that data.fill interpolated
+    calendar: np.ndarray | None = None  # data.calendar: (steps, CALENDAR_FEATURES) float32, else None
+
+
+def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
+    """Per timestamp: sin and cos of its time of day, then of its day of the week.
+
+    As angles, midnight and 23:30 (Sunday and Monday) lie next to each other, as they do
+    for the load. The day of the week is the day's number (Monday 0), constant through the
+    day: weekday against weekend is what it carries, the time of day the rest.
+    """
+    index = pd.DatetimeIndex(index)
+    seconds = (index - index.normalize()).total_seconds().to_numpy()
+    day = 2 * np.pi * seconds / 86400.0
+    week = 2 * np.pi * index.dayofweek.to_numpy() / 7.0
+    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=1).astype(np.float32)
 
 
 def builtin_series() -> pd.Series:
@@ -362,11 +379,13 @@ class Electricity(Task):
             scale=float(1.0 / scaler.scale_[0]), offset=float(scaler.data_min_[0]),
             steps_per_day=per_day, name=str(series.name), step=index_step(series.index),
             season=season, filled=filled,
+            calendar=calendar_features(series.index) if options.calendar else None,
         )
 
     def splits(self, loaded: LoadedSeries, options: ElectricityOptions) -> Splits:
         windows = window_splits(loaded, options.lookback, options.horizon)
-        as_tensors = {k: (torch.from_numpy(x[..., None]), torch.from_numpy(y)) for k, (x, y, _) in windows.items()}
+        as_tensors = {k: (torch.from_numpy(window_inputs(loaded, x, first)), torch.from_numpy(y))
+                      for k, (x, y, first) in windows.items()}
         return Splits(
             train=as_tensors["train"], val=as_tensors["val"], test=as_tensors["test"],
             model_inputs=self.model_inputs(options),
@@ -377,20 +396,31 @@ class Electricity(Task):
         series_source(options)
 
     def model_inputs(self, options: ElectricityOptions) -> dict:
-        return {"input_size": 1, "output_size": options.horizon, "lookback": options.lookback}
+        # Channel 0 is the series; with data.calendar the calendar channels follow it.
+        channels = 1 + (CALENDAR_FEATURES if options.calendar else 0)
+        return {"input_size": channels, "output_size": options.horizon, "lookback": options.lookback}
 
     def example_input(self, options: ElectricityOptions) -> torch.Tensor:
-        return torch.zeros(1, options.lookback, 1)
+        return torch.zeros(1, options.lookback, self.model_inputs(options)["input_size"])
 
     def preprocessing(self, loaded: LoadedSeries, options: ElectricityOptions) -> dict:
-        return {"lookback": options.lookback, "horizon": options.horizon, "scale": loaded.scale,
-                "offset": loaded.offset, "series": loaded.name}
+        out = {"lookback": options.lookback, "horizon": options.horizon, "scale": loaded.scale,
+               "offset": loaded.offset, "series": loaded.name}
+        if options.calendar:
+            out["calendar"] = True
+        return out
 
     def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
-        """The last `lookback` values of each series given (in its own units), scaled as in training."""
+        """The last `lookback` values of each series given (in its own units), scaled as in training.
+
+        A model trained with data.calendar also reads each step's time: give each series
+        as a pandas Series indexed by its timestamps (one, or a list of them).
+        """
+        lookback = preprocessing["lookback"]
+        if preprocessing.get("calendar"):
+            return encode_with_calendar(raw, lookback, preprocessing["offset"], preprocessing["scale"])
         values = np.asarray(raw, dtype=np.float64)
         values = values[None, :] if values.ndim == 1 else values
-        lookback = preprocessing["lookback"]
         if values.ndim != 2 or values.shape[1] < lookback:
             raise ValueError(f"give at least lookback={lookback} recent values per series "
                              f"(got an array of shape {list(np.shape(raw))})")
@@ -403,9 +433,38 @@ class Electricity(Task):
     def describe(self, loaded: LoadedSeries) -> str:
         n = len(loaded.values)
         filled = f", {loaded.filled} interpolated" if loaded.filled else ""
-        return (f"series {loaded.name}: {n} steps of {loaded.step}{filled}, seasonal naive "
+        calendar = ", with the calendar (time of day, day of week)" if loaded.calendar is not None else ""
+        return (f"series {loaded.name}: {n} steps of {loaded.step}{filled}{calendar}, seasonal naive "
                 f"{loaded.season or loaded.steps_per_day} steps back, split "
                 f"{loaded.n_train}/{loaded.n_val}/{n - loaded.n_train - loaded.n_val} (train/val/test)")
+
+
+def encode_with_calendar(raw, lookback: int, offset: float, scale: float) -> torch.Tensor:
+    """Series with timestamps (pandas Series on a DatetimeIndex) as windows with calendar channels."""
+    series_list = [raw] if isinstance(raw, pd.Series) else raw
+    if not isinstance(series_list, (list, tuple)) or not series_list or not all(
+            isinstance(s, pd.Series) and isinstance(s.index, pd.DatetimeIndex) for s in series_list):
+        raise ValueError("this model reads each step's time of day and day of week (data.calendar: true): "
+                         "give the recent values as a pandas Series indexed by their timestamps "
+                         "(or a list of them), not bare numbers")
+    windows = []
+    for series in series_list:
+        if len(series) < lookback:
+            raise ValueError(f"give at least lookback={lookback} recent values per series (got {len(series)})")
+        recent = series.iloc[-lookback:]
+        scaled = (recent.to_numpy(dtype=np.float64) - offset) / scale
+        windows.append(np.concatenate([scaled[:, None].astype(np.float32), calendar_features(recent.index)], axis=1))
+    return torch.from_numpy(np.stack(windows))
+
+
+def window_inputs(loaded: LoadedSeries, x: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Windows as model inputs, (windows, lookback, channels): the series, then with
+    data.calendar the calendar features of each of the window's steps."""
+    if loaded.calendar is None:
+        return x[..., None]
+    lookback = x.shape[1]
+    steps = first[:, None] - lookback + np.arange(lookback)[None, :]
+    return np.ascontiguousarray(np.concatenate([x[..., None], loaded.calendar[steps]], axis=2))
 
 
 def window_splits(loaded: LoadedSeries, lookback: int, horizon: int) -> dict[str, tuple]:
@@ -441,11 +500,15 @@ def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dic
         # The value one season (a day by default) before each target, from the whole series.
         "seasonal_naive": loaded.values[first[:, None] + steps[None, :] - (loaded.season or loaded.steps_per_day)],
     }
-    x_train, y_train, _ = windows["train"]
+    x_train, y_train, first_train = windows["train"]
+    # With data.calendar ridge reads what the network reads: each step's calendar features
+    # as columns beside the window, so the comparison stays fair.
+    columns_train = window_inputs(loaded, x_train, first_train).reshape(len(x_train), -1)
+    columns_test = window_inputs(loaded, x_test, first).reshape(len(x_test), -1)
     # float64: in float32 the nearly collinear lags make the solve lose most of its digits.
-    ridge = Ridge(alpha=1e-3).fit(x_train.astype(np.float64), y_train.astype(np.float64))
+    ridge = Ridge(alpha=1e-3).fit(columns_train.astype(np.float64), y_train.astype(np.float64))
     # reshape: Ridge returns 1-D predictions for a single target column.
-    predictions["linear"] = ridge.predict(x_test.astype(np.float64)).reshape(len(x_test), horizon)
+    predictions["linear"] = ridge.predict(columns_test.astype(np.float64)).reshape(len(x_test), horizon)
     out = {}
     for name, pred in predictions.items():
         for metric, value in regression_scores(pred, y_test, loaded.scale).items():

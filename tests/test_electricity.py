@@ -7,14 +7,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from search.data import get_task
-from search.data.electricity import LoadedSeries, read_uci, window_splits
+from search.data.electricity import LoadedSeries, calendar_features, forecast_baselines, read_uci, window_splits
 
 from search.errors import SpecError
 from search.run import main
 from search.spec import validate_spec
-from tests.helpers import series_lines, write_lines, write_space
+from tests.helpers import make_trial, series_lines, write_lines, write_space
 
 TASK = get_task("electricity")
 
@@ -304,3 +305,91 @@ def test_a_bad_file_stops_the_command_with_one_line_and_nothing_started(tmp_path
     assert capsys.readouterr().err.splitlines() == [
         f"error: data.path: {path}, line 2, column 1 (timestamps): 'soon' is not a timestamp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LD2011_2014.txt", "space.yaml"]
+
+
+# --- data.calendar: the time of day and day of week beside the load ---------------------------
+
+
+def test_calendar_features_of_known_timestamps():
+    stamps = pd.DatetimeIndex(["2014-01-06 00:00", "2014-01-06 06:00", "2014-01-06 12:00",
+                               "2014-01-12 18:00"])  # a Monday three times, then a Sunday
+    features = calendar_features(stamps)
+    assert features.shape == (4, 4) and features.dtype == np.float32
+    np.testing.assert_allclose(features[0], [0, 1, 0, 1], atol=1e-6)  # midnight, Monday
+    np.testing.assert_allclose(features[1, :2], [1, 0], atol=1e-6)  # a quarter of the day
+    np.testing.assert_allclose(features[2, :2], [0, -1], atol=1e-6)  # noon
+    sunday = 2 * np.pi * 6 / 7
+    np.testing.assert_allclose(features[3], [-1, 0, np.sin(sunday), np.cos(sunday)], atol=1e-6)
+
+
+def test_calendar_adds_four_channels_to_every_window_step():
+    plain, options = TASK.Options(lookback=24), TASK.Options(lookback=24, calendar=True)
+    assert TASK.model_inputs(options) == {"input_size": 5, "output_size": 1, "lookback": 24}
+    assert TASK.example_input(options).shape == (1, 24, 5)
+    loaded = TASK.load(options, smoke=True)
+    x, y = TASK.splits(loaded, options).train
+    x_plain, y_plain = TASK.splits(TASK.load(plain, smoke=True), plain).train
+    assert x.shape == (len(x_plain), 24, 5)
+    assert torch.equal(x[..., :1], x_plain) and torch.equal(y, y_plain)  # channel 0: the load as before
+    # The built-in series starts on Wednesday 2014-01-01 at midnight, in half-hour steps:
+    # the first window's steps are that day's 00:00 .. 11:30.
+    stamps = pd.date_range("2014-01-01", periods=24, freq="30min")
+    np.testing.assert_allclose(x[0, :, 1:].numpy(), calendar_features(stamps))
+    assert x[0, 0, 1:].tolist() == pytest.approx([0, 1, np.sin(2 * np.pi * 2 / 7), np.cos(2 * np.pi * 2 / 7)],
+                                                 abs=1e-6)
+    assert "calendar" in TASK.describe(loaded) and "calendar" not in TASK.describe(TASK.load(plain, smoke=True))
+
+
+def test_calendar_false_leaves_the_task_as_it_was():
+    options = TASK.Options(lookback=24)
+    assert TASK.Options().calendar is False
+    assert TASK.model_inputs(options) == {"input_size": 1, "output_size": 1, "lookback": 24}
+    loaded = TASK.load(options, smoke=True)
+    assert loaded.calendar is None and "calendar" not in TASK.preprocessing(loaded, options)
+    x, _ = TASK.splits(loaded, options).train
+    windows = window_splits(loaded, 24, 1)
+    assert torch.equal(x, torch.from_numpy(windows["train"][0][..., None]))
+
+
+def test_the_ridge_yardstick_reads_the_calendar_too():
+    # A load that is a pure daily cycle plus noise: from the window alone the next value is
+    # a guess about the noise, from the time of day it is the cycle.
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2021-03-01", periods=2000, freq="1h")
+    cycle = np.sin(2 * np.pi * stamps.hour.to_numpy() / 24)
+    values = (cycle + rng.normal(0, 0.5, len(stamps))).astype(np.float32)
+    common = dict(values=values, n_train=1400, n_val=200, scale=1.0, offset=0.0, steps_per_day=24, name="x")
+    plain = forecast_baselines(LoadedSeries(**common), lookback=3, horizon=1)
+    calendar = forecast_baselines(LoadedSeries(**common, calendar=calendar_features(stamps)), lookback=3, horizon=1)
+    assert calendar["baseline_linear_test_mse"] < 0.8 * plain["baseline_linear_test_mse"]
+    assert calendar["baseline_linear_test_mse"] == pytest.approx(0.25, rel=0.15)  # about the noise alone
+    for other in ("persistence", "seasonal_naive"):  # the other yardsticks do not read it
+        assert calendar[f"baseline_{other}_test_mse"] == plain[f"baseline_{other}_test_mse"]
+
+
+def test_raw_input_of_a_calendar_model_needs_timestamps():
+    loaded = TASK.load(TASK.Options(lookback=4, calendar=True), smoke=True)
+    preprocessing = TASK.preprocessing(loaded, TASK.Options(lookback=4, calendar=True))
+    assert preprocessing["calendar"] is True
+    with pytest.raises(ValueError, match="give the recent values as a pandas Series indexed by their timestamps"):
+        TASK.encode_raw(preprocessing, [4000.0, 4100.0, 4200.0, 4300.0])
+    stamps = pd.date_range("2014-01-06 22:30", periods=5, freq="30min")  # the last four: 23:00 .. 00:30
+    raw = pd.Series([3900.0, 4000.0, 4100.0, 4200.0, 4300.0], index=stamps)
+    x = TASK.encode_raw(preprocessing, raw)
+    assert x.shape == (1, 4, 5)
+    np.testing.assert_allclose(x[0, :, 0].numpy(), (raw.to_numpy()[1:] - loaded.offset) / loaded.scale, rtol=1e-6)
+    np.testing.assert_allclose(x[0, :, 1:].numpy(), calendar_features(stamps[1:]))
+    assert TASK.encode_raw(preprocessing, [raw, raw]).shape == (2, 4, 5)
+    with pytest.raises(ValueError, match="at least lookback=4"):
+        TASK.encode_raw(preprocessing, raw.iloc[:3])
+
+
+def test_a_short_training_run_with_the_calendar():
+    trial = make_trial("electricity_forecast.yaml", [
+        "data.calendar=true", "data.lookback=12", "model.hidden_size=4", "train.epochs=2",
+        "search.scheduler.grace_period=1",
+        "train.batch_size=256"], smoke=True)
+    assert trial.splits.train[0].shape[2] == 5
+    epochs = list(trial.epochs())
+    assert len(epochs) == 2 and all(np.isfinite(m["val_loss"]) for m in epochs)
+    assert np.isfinite(trial.score("test")["test_loss"])
