@@ -393,3 +393,14 @@ def test_a_short_training_run_with_the_calendar():
     epochs = list(trial.epochs())
     assert len(epochs) == 2 and all(np.isfinite(m["val_loss"]) for m in epochs)
     assert np.isfinite(trial.score("test")["test_loss"])
+
+
+def test_a_csv_series_takes_its_calendar_from_its_time_column(tmp_path):
+    path = write_lines(tmp_path / "load.csv", series_lines())  # hourly from Monday 2021-03-01 00:00
+    options = TASK.Options(path=str(path), value_column="kwh", lookback=24, calendar=True)
+    loaded = TASK.load(options)
+    np.testing.assert_allclose(loaded.calendar[[0, 6, 30]], calendar_features(pd.DatetimeIndex(
+        ["2021-03-01 00:00", "2021-03-01 06:00", "2021-03-02 06:00"])))
+    np.testing.assert_allclose(loaded.calendar[6], [1, 0, 0, 1], atol=1e-6)  # 06:00 on a Monday
+    x, _ = TASK.splits(loaded, options).test
+    assert x.shape[2] == 5 and np.isfinite(TASK.baselines(loaded, options)["baseline_linear_test_mse"])
