@@ -168,8 +168,8 @@ class LoadedSeries:
 def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
     """Per timestamp: sin and cos of its time of day, then of its day of the week.
 
-    As angles, midnight and 23:30 (Sunday and Monday) lie next to each other, as they do
-    for the load. The day of the week is the day's number (Monday 0), constant through the
+    As angles, 23:30 lies next to midnight and Sunday next to Monday, as they do for the
+    load. The day of the week is the day's number (Monday 0), constant through the
     day: weekday against weekend is what it carries, the time of day the rest.
     """
     index = pd.DatetimeIndex(index)
