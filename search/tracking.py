@@ -95,9 +95,8 @@ class TrialRun:
     status: str | None = None  # a Status once it ended (or was interrupted); None while it runs
     error: str | None = None  # why it failed, one line
     node: str | None = None  # the Ray node it last reported from
-    # Its scheduler stopped it at a result (Tune marks that result done) or while it waited
-    # at a rung (successive halving stops paused trials): an end short of train.epochs that
-    # a scheduler decided.
+    # Its scheduler stopped it at a result (Tune marks that result done): an end short of
+    # train.epochs that a scheduler decided (see on_trial_complete for the other way).
     stopped_by_scheduler: bool = False
 
 
@@ -249,7 +248,10 @@ class TrialLogger(tune.Callback):
             status = Status.EARLY_STOPPED
         elif epoch >= epochs:
             status = Status.FINISHED
-        elif scheduler != "none" and (known.stopped_by_scheduler or known.status == Status.PAUSED):
+        # A scheduler ends a trial at one of its results, or while the trial waits (successive
+        # halving stops trials paused at a rung, and ones a resumed search has yet to restart):
+        # Tune calls this hook before it changes a stopped trial's status from PAUSED or PENDING.
+        elif scheduler != "none" and (known.stopped_by_scheduler or trial.status in (Trial.PAUSED, Trial.PENDING)):
             status = Status.stopped_at_rung(epoch) if scheduler == "successive_halving" else Status.ASHA_STOPPED
         else:
             # Nothing ended it early, yet epochs are missing: a platform fault, not a result.

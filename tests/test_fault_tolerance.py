@@ -250,6 +250,8 @@ def test_resume_accepts_the_original_command_and_refuses_changes(workdir, capsys
     for args, expected in [
         (["--set", "train.epochs=2"], "--resume: train.epochs was 4 when the search started, 2 now"),
         (["--num-samples", "7"], "search.num_samples was 6 when the search started, 7 now"),
+        # Two changes: the first key in the space's order is named.
+        (["--num-samples", "7", "--set", "train.epochs=2"], "train.epochs was 4 when the search started, 2 now"),
         (["--tracking-uri", f"sqlite:///{workdir}/other.db"], "tracking.uri was"),
         (["--smoke"], "--smoke: the search was started without --smoke"),
         (["--dry-run"], "it takes no --dry-run"),

@@ -31,7 +31,7 @@ SCHEDULERS = {
 }
 
 
-def ended(workdir, scheduler: str, results: list[dict], paused: bool = False) -> tuple[str, str, str | None]:
+def ended(workdir, scheduler: str, results: list[dict], paused: str | None = None) -> tuple[str, str, str | None]:
     """A trial that reported `results` (epochs, Tune's `done` as Tune sets it) then ended:
     its run's search.status, MLflow status and search.error."""
     spec = load_spec(write_space(workdir, SPACE), [SCHEDULERS[scheduler]])
@@ -40,12 +40,14 @@ def ended(workdir, scheduler: str, results: list[dict], paused: bool = False) ->
     logger = TrialLogger(tracker, spec)
     trial = Trial("train_trial", config=spec.base_config(), trial_id="t0001", stub=True)
     logger.on_trial_start(0, [trial], trial)
+    trial.set_status(Trial.RUNNING)
     for result in results:
         logger.on_trial_result(0, [trial], trial, {"node_id": "n", "device": "cpu", "model_params": 100,
                                                   "val_loss": 1.0 / result["epoch"], **result})
-    if paused:
+    if paused:  # waiting when its scheduler stops it: seen so at a step's end, or not yet
         trial.set_status(Trial.PAUSED)
-        logger.on_step_end(0, [trial])
+        if paused == "seen":
+            logger.on_step_end(0, [trial])
     logger.on_trial_complete(0, [trial], trial)
     run = MlflowClient(tracker.uri).get_run(logger.trials["t0001"].run_id)
     return run.data.tags[record.STATUS], run.info.status, run.data.tags.get(record.ERROR)
@@ -63,14 +65,16 @@ def test_a_trial_short_of_its_epochs_that_nothing_stopped_is_incomplete(workdir,
 
 
 @pytest.mark.parametrize("scheduler, results, paused, expected", [
-    ("none", epochs(1, 2, 3, 4), False, Status.FINISHED),
-    ("none", [*epochs(1), {"epoch": 2, "early_stopped": 1}], False, Status.EARLY_STOPPED),
-    ("asha", epochs(1, 2, done_at=2), False, Status.ASHA_STOPPED),
+    ("none", epochs(1, 2, 3, 4), None, Status.FINISHED),
+    ("none", [*epochs(1), {"epoch": 2, "early_stopped": 1}], None, Status.EARLY_STOPPED),
+    ("asha", epochs(1, 2, done_at=2), None, Status.ASHA_STOPPED),
     # The scheduler's stop came on an epoch reported again (a continued trial): still its stop.
-    ("asha", epochs(1, 2, 2, done_at=2), False, Status.ASHA_STOPPED),
-    ("asha", epochs(1, 2, 3, 4, done_at=4), False, Status.FINISHED),
-    ("successive_halving", epochs(1, 2, done_at=2), False, Status.stopped_at_rung(2)),
-    ("successive_halving", epochs(1, 2), True, Status.stopped_at_rung(2)),  # stopped while paused at its rung
+    ("asha", epochs(1, 2, 2, done_at=2), None, Status.ASHA_STOPPED),
+    ("asha", epochs(1, 2, 3, 4, done_at=4), None, Status.FINISHED),
+    ("successive_halving", epochs(1, 2, done_at=2), None, Status.stopped_at_rung(2)),
+    # Stopped while paused at its rung.
+    ("successive_halving", epochs(1, 2), "seen", Status.stopped_at_rung(2)),
+    ("successive_halving", epochs(1), "unseen", Status.stopped_at_rung(1)),
 ])
 def test_how_a_trial_ended(workdir, scheduler, results, paused, expected):
     status, state, error = ended(workdir, scheduler, results, paused)
