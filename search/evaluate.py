@@ -6,15 +6,12 @@ this runs once, on the one configuration the search metric picked.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
+from search.checkpoints import load_checkpoint_folder
 from search.data import Task
 from search.spec import Spec
-from search.trainable import CHECKPOINT_FILE
 from search.training import Trial
 
 
@@ -31,9 +28,11 @@ class Evaluation:
 
 
 def trial_at_checkpoint(task: Task, loaded: Any, config: dict[str, Any], folder: str) -> Trial:
-    """A trial's model with the weights (and state) of the checkpoint in `folder`."""
+    """A trial's model with the weights (and state) of the checkpoint in `folder`; the file is
+    read as data (CheckpointRefused names it otherwise), before the trial is built."""
+    state = load_checkpoint_folder(folder)
     trial = Trial(task, task.splits(loaded, task.Options(**config["data"])), config)
-    trial.state.load_state_dict(torch.load(os.path.join(folder, CHECKPOINT_FILE), weights_only=False))
+    trial.state.load_state_dict(state)
     return trial
 
 

@@ -48,6 +48,9 @@ class Status:
     PROMOTED = "promoted"
     STOPPED_AT_RUNG = "stopped_at_rung_"
     FAILED = "failed"
+    # Fewer epochs than train.epochs with no early stop, scheduler decision or error: the
+    # platform lost its end (search.error says where it ended); not ranked as completed.
+    INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"  # the search stopped under it; a resume continues it
 
     @staticmethod
@@ -60,7 +63,7 @@ class Status:
 COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED})
 COMPLETED_FAMILIES = (Status.STOPPED_AT_RUNG,)  # prefixes of completed statuses
 # Ended: the trial will not run again, so a resumed search leaves its run as it is.
-ENDED = COMPLETED | {Status.FAILED}
+ENDED = COMPLETED | {Status.FAILED, Status.INCOMPLETE}
 # Live: the trial's run goes on (RUNNING in MLflow); a search interrupted under it marks it interrupted.
 LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
 

@@ -32,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from search import record
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
-from search.record import Role, Status
+from search.record import Role
 from search.spec import Spec
 from search.summary import mean_std
 from search.tracking import Tracker, TrialLogger, TrialRun
@@ -204,7 +204,7 @@ def _ended_runs(tracker: Tracker) -> dict[tuple[str, int], SeedResult]:
         seed = int(record.read_param(run.data.params["train.seed"]))
         config_of = run.data.tags[record.CONFIG_OF]
         found[(config_of, seed)] = SeedResult(run.info.run_id, config_of, seed, status,
-                                              None if status == Status.FAILED else best)
+                                              best if record.is_completed(status) else None)
     return found
 
 

@@ -17,8 +17,8 @@ import posixpath
 import pyarrow.fs
 from ray import tune
 
+from search.checkpoints import CHECKPOINT_FILE
 from search.ray_internals import continue_from, forget_checkpoints, latest_checkpoint
-from search.trainable import CHECKPOINT_FILE
 
 log = logging.getLogger(__name__)
 

@@ -95,6 +95,9 @@ class TrialRun:
     status: str | None = None  # a Status once it ended (or was interrupted); None while it runs
     error: str | None = None  # why it failed, one line
     node: str | None = None  # the Ray node it last reported from
+    # Its scheduler stopped it at a result (Tune marks that result done): an end short of
+    # train.epochs that a scheduler decided (see on_trial_complete for the other way).
+    stopped_by_scheduler: bool = False
 
 
 # The trial loggers of this driver, by search run id and role (see TrialLogger.__reduce__).
@@ -200,6 +203,12 @@ class TrialLogger(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         known = self.trials[trial.trial_id]
+        if result.get("done"):
+            # Tune passes the callbacks a result marked done only when it stops the trial at
+            # that result (a function trainable's own end comes as no new result); the
+            # platform sets no stop criteria, so the scheduler decided. Noted before the check
+            # below: the result that decided may be an epoch reported again.
+            known.stopped_by_scheduler = True
         epoch = int(result["epoch"])
         if known.history and epoch <= known.history[-1]["epoch"]:
             # A trial continued from its checkpoint repeats epochs MLflow already has:
@@ -233,14 +242,23 @@ class TrialLogger(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         known = self.trials[trial.trial_id]
         last = known.history[-1] if known.history else {}
+        epoch, epochs = last.get("epoch", 0), self.spec.train.epochs
+        scheduler = self.spec.search.scheduler.name
         if last.get("early_stopped"):
             status = Status.EARLY_STOPPED
-        elif last.get("epoch", 0) >= self.spec.train.epochs:
+        elif epoch >= epochs:
             status = Status.FINISHED
-        elif self.spec.search.scheduler.name == "successive_halving":
-            status = Status.stopped_at_rung(last.get("epoch", 0))
+        # A scheduler ends a trial at one of its results, or while the trial waits (successive
+        # halving stops trials paused at a rung, and ones a resumed search has yet to restart):
+        # Tune calls this hook before it changes a stopped trial's status from PAUSED or PENDING.
+        elif scheduler != "none" and (known.stopped_by_scheduler or trial.status in (Trial.PAUSED, Trial.PENDING)):
+            status = Status.stopped_at_rung(epoch) if scheduler == "successive_halving" else Status.ASHA_STOPPED
         else:
-            status = Status.ASHA_STOPPED
+            # Nothing ended it early, yet epochs are missing: a platform fault, not a result.
+            known.error = f"ended after epoch {epoch} of {epochs} with no scheduler decision, early stop or error"
+            self.client.set_tag(known.run_id, record.ERROR, known.error)
+            self._end_trial(trial.trial_id, Status.INCOMPLETE, "FAILED")
+            return
         self._end_trial(trial.trial_id, status, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -1,4 +1,31 @@
-"""The Ray Tune function trainable: one trial = search.training.Trial, reported each epoch."""
+"""The Ray Tune function trainable: one trial = search.training.Trial, reported each epoch.
+
+Every report carries the checkpoint of its epoch, which also holds every epoch's metrics
+so far. A trial continued from a checkpoint first reports that checkpoint's epoch again,
+with the checkpoint, and then trains on:
+
+- The driver may not have that epoch. The worker writes a checkpoint to storage before
+  its result reaches the driver, so a driver killed in between leaves a checkpoint ahead
+  of what Tune and MLflow know, and a resume may continue from it (search/
+  stale_checkpoints.py). Were it the last epoch, nothing would report it ever again.
+  Only the last epoch can be missing: tune.report blocks until the driver asks for the
+  next result, which Tune does after handling the last one, so every earlier epoch had
+  reached the driver before this checkpoint was written.
+- Only that epoch is reported again, not the earlier ones stored with it. The MLflow
+  logger skips an epoch it has (search/tracking.py), but the scheduler sees every
+  report. A repeat of the latest epoch is what Tune itself sends every scheduler when a
+  function trainable returns (its last result again, marked done), and both schedulers
+  take it: ASHA judges a trial once per rung and skips a rung it recorded; successive
+  halving continues a promoted trial whose epoch is below its new rung, and holds one it
+  has not seen at the rung the epoch is at. Earlier epochs reported again would send a
+  trial back through rungs it had passed (a resumed search's schedulers start empty) and
+  pause or stop it on old results.
+- With its checkpoint: Tune then registers the checkpoint under the metrics of the epoch
+  its weights are from, so the best-checkpoint bookkeeping (Tune's kept checkpoints, the
+  logger's best_checkpoint, the best trial's evaluation) holds the epoch; a report
+  without one would leave that epoch's weights unknown to Tune, however good its metrics.
+  The copy costs one checkpoint write per continuation.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +38,9 @@ import ray
 import torch
 from ray import tune
 
+from search.checkpoints import CHECKPOINT_FILE, load_checkpoint_folder
 from search.data import get_task
 from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
-
-CHECKPOINT_FILE = "trial.pt"
 
 
 def trial_threads() -> int:
@@ -36,14 +62,20 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     trial = Trial(task, splits, config, gpu_share=gpu_share)
 
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:  # a retried or resumed trial continues from its last epoch
-        with checkpoint.as_directory() as folder:
-            trial.state.load_state_dict(torch.load(os.path.join(folder, CHECKPOINT_FILE), weights_only=False))
-
     node_id = ray.get_runtime_context().get_node_id()
-    for metrics in trial.epochs():
+
+    def report(metrics: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trial.state.state_dict(), os.path.join(folder, CHECKPOINT_FILE))
             tune.report({**metrics, "node_id": node_id, "device": str(trial.device)},
                         checkpoint=tune.Checkpoint.from_directory(folder))
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:  # a retried, resumed or promoted trial continues from its last epoch
+        with checkpoint.as_directory() as folder:
+            trial.state.load_state_dict(load_checkpoint_folder(folder))
+        if trial.state.results:
+            report(trial.state.results[-1])
+
+    for metrics in trial.epochs():
+        report(metrics)

@@ -15,7 +15,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -143,18 +143,30 @@ class EarlyStopping:
             self.best, self.bad_epochs = val_loss, 0
         else:
             self.bad_epochs += 1
+        return self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        # patience >= 1 (the spec's rule), so a trial that has not trained is never stopped.
         return self.patience is not None and self.bad_epochs >= self.patience
 
 
 @dataclass
 class TrialState:
-    """Everything needed to continue a trial where it left off (the checkpoint's content)."""
+    """Everything needed to continue a trial where it left off (the checkpoint's content).
+
+    Tensors, numbers, strings, lists and dicts only, so a checkpoint loads with torch's
+    weights-only unpickler (search/checkpoints.py).
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     early_stopping: EarlyStopping
     schedule: LearningRateSchedule
     epoch: int = 0
+    # Each epoch's metrics as epochs() yielded them, epoch 1 first: a trial continued from
+    # this checkpoint reports its last epoch again (search/trainable.py).
+    results: list[dict[str, Any]] = field(default_factory=list)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -163,6 +175,7 @@ class TrialState:
             "early_stopping": vars(self.early_stopping).copy(),
             "lr_schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
+            "results": [dict(result) for result in self.results],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -171,6 +184,7 @@ class TrialState:
         self.early_stopping = EarlyStopping(**state["early_stopping"])
         self.schedule.load_state_dict(state["lr_schedule"])
         self.epoch = state["epoch"]
+        self.results = [dict(result) for result in state.get("results", [])]  # none in older checkpoints
 
 
 class Trial:
@@ -195,8 +209,9 @@ class Trial:
                                 LearningRateSchedule(optimizer, self.train_settings))
         self.forward_and_loss = compile_step(self._forward_and_loss, self.train_settings.compile)
 
-    def epochs(self) -> Iterator[dict[str, float]]:
-        while self.state.epoch < self.train_settings.epochs:
+    def epochs(self) -> Iterator[dict[str, Any]]:
+        # A trial continued from the checkpoint of the epoch it early-stopped at trains no more.
+        while self.state.epoch < self.train_settings.epochs and not self.state.early_stopping.stopped:
             self.state.epoch += 1
             started = time.perf_counter()
             lr = self.state.schedule.lr
@@ -205,7 +220,7 @@ class Trial:
                 val_metrics = self.score("val")
             self.state.schedule.step(val_metrics["val_loss"])
             stop = self.state.early_stopping.update(val_metrics["val_loss"])
-            yield {
+            metrics = {
                 "epoch": self.state.epoch,
                 **train_metrics,
                 **val_metrics,
@@ -214,6 +229,8 @@ class Trial:
                 "model_params": self.model_params,
                 "early_stopped": int(stop and self.state.epoch < self.train_settings.epochs),
             }
+            self.state.results.append(metrics)
+            yield metrics
             if stop:
                 return
 

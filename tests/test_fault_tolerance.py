@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from search import record
 from search.api import check_same_as_started
+from search.checkpoints import CheckpointRefused, load_checkpoint_folder
 from search.errors import SpecError
 from search.record import Status
 from search.resume import ResumeRecord, write_record
@@ -43,6 +44,11 @@ space:
   model.hidden_size: {choice: [8, 16, 24]}
   train.lr: {loguniform: [1.0e-3, 1.0e-2]}
 """
+
+# Bounds on waiting, not on speed: with its 2 cores shared by other work, the test machine
+# has taken 40 s for an epoch of TINY that takes 3 s when idle (and 4 minutes to finish one
+# trial), so the bounds leave room for that.
+PROGRESS_S, SEARCH_S = 600, 900
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -86,7 +92,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
             _, trials = search_and_trial_runs(client, "tiny")
             ended = [t for t in trials if t.data.tags.get(record.STATUS) == Status.FINISHED]
             return ended and half_way(trials)
-        wait_for(mid_way, 240, "one trial ended and another half-way")
+        wait_for(mid_way, PROGRESS_S, "one trial ended and another half-way")
     finally:
         first.send_signal(signal.SIGKILL)  # the driver dies without any chance to clean up
         first.communicate()
@@ -106,7 +112,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
         shutil.rmtree(folder)
 
     second = cli(str(path), "--resume", cwd=workdir)
-    out, _ = second.communicate(timeout=420)
+    out, _ = second.communicate(timeout=SEARCH_S)
     assert second.returncode == 0, out[-3000:]
     assert "resuming" in out
     assert f"trial {running[0]}: checkpoint" in out and "continuing from" in out, out[-3000:]
@@ -118,6 +124,78 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
     assert len({t.data.tags[record.TRIAL_ID] for t in trials}) == 6
     assert_clean_histories(client, trials, epochs=4)
     assert "test_rmse" in searches[0].data.metrics
+
+
+# The driver, with one thing added: it dies (SIGKILL) when the first result of a last epoch
+# reaches it, before the trial logger sees that result. The epoch's checkpoint is on storage
+# by then (a worker writes it before sending the result), while MLflow and Tune's saved state
+# (saved every step here: TUNE_GLOBAL_CHECKPOINT_S=0) end at the epoch before.
+DRIVER_DYING_AT_A_LAST_EPOCH = """
+import os, signal, sys
+from search import tracking
+from search.run import main
+
+logs_result = tracking.TrialLogger.on_trial_result
+
+def on_trial_result(self, iteration, trials, trial, result, **info):
+    if result["epoch"] == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return logs_result(self, iteration, trials, trial, result, **info)
+
+tracking.TrialLogger.on_trial_result = on_trial_result
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_trial_continued_from_a_checkpoint_ahead_of_the_driver_reports_its_epoch(workdir):
+    """Deterministic: the driver dies between a trial's last checkpoint and its result, and
+    Tune deleted the checkpoint its saved state names; the resumed trial continues from its
+    last epoch's checkpoint with nothing left to train, and must still report that epoch."""
+    uri = f"sqlite:///{workdir}/mlflow.db"
+    path = write_space(workdir, TINY)
+    # The command re-typed with --resume is accepted as it was started.
+    command = [str(path), "--tracking-uri", uri, "--num-samples", "2", "--set", "train.epochs=4"]
+    first = subprocess.run([sys.executable, "-c", DRIVER_DYING_AT_A_LAST_EPOCH, *command], cwd=workdir,
+                           env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=SEARCH_S)
+    assert first.returncode == -signal.SIGKILL, first.stdout[-3000:]
+
+    client = MlflowClient(tracking_uri=uri)
+    _, trials = search_and_trial_runs(client, "tiny")
+    steps = {t.data.tags[record.TRIAL_ID]: [m.step for m in client.get_metric_history(t.info.run_id, "val_loss")]
+             for t in trials}
+    # The trial whose result died with the driver (the other may have written its epoch 4 too).
+    ahead = min(trial_id for trial_id, logged in steps.items()
+                if logged == [1, 2, 3] and newest_epoch(workdir, trial_id) == 4)
+    newest = newest_checkpoint(workdir, ahead)
+    assert [r["epoch"] for r in load_checkpoint_folder(newest)["results"]] == [1, 2, 3, 4]
+    # Tune replaced the checkpoint its state names (epoch 3's) by epoch 4's, then died.
+    for folder in newest.parent.glob("checkpoint_*"):
+        if folder != newest:
+            shutil.rmtree(folder)
+
+    second = cli(*command, "--resume", cwd=workdir)
+    out, _ = second.communicate(timeout=SEARCH_S)
+    assert second.returncode == 0, out[-3000:]
+    assert f"trial {ahead}: checkpoint" in out and f"continuing from {newest}" in out, out[-3000:]
+    searches, trials = search_and_trial_runs(client, "tiny")
+    assert len(searches) == 1 and searches[0].info.status == "FINISHED"
+    assert len(trials) == 2
+    assert_clean_histories(client, trials, epochs=4)  # epoch 4 of `ahead` logged, once
+
+
+def newest_checkpoint(workdir, trial_id: str):
+    (trial_dir,) = (workdir / "ray_results").glob(f"tiny-*/{trial_id}")
+    return sorted(trial_dir.glob("checkpoint_*"))[-1]
+
+
+def newest_epoch(workdir, trial_id: str) -> int | None:
+    """The epoch of the trial's newest checkpoint; None if the kill cut its writing short."""
+    try:
+        return load_checkpoint_folder(newest_checkpoint(workdir, trial_id))["epoch"]
+    except CheckpointRefused:
+        return None
 
 
 def nothing(config):
@@ -185,6 +263,8 @@ def test_resume_accepts_the_original_command_and_refuses_changes(workdir, capsys
     for args, expected in [
         (["--set", "train.epochs=2"], "--resume: train.epochs was 4 when the search started, 2 now"),
         (["--num-samples", "7"], "search.num_samples was 6 when the search started, 7 now"),
+        # Two changes: the first key in the space's order is named.
+        (["--num-samples", "7", "--set", "train.epochs=2"], "train.epochs was 4 when the search started, 2 now"),
         (["--tracking-uri", f"sqlite:///{workdir}/other.db"], "tracking.uri was"),
         (["--smoke"], "--smoke: the search was started without --smoke"),
         (["--dry-run"], "it takes no --dry-run"),
@@ -238,9 +318,9 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
                 _, trials = search_and_trial_runs(client, "tiny")
                 return [t for t in trials if t.data.tags.get(record.RAY_NODE_ID) == worker.node_id
                         and t.info.status == "RUNNING" and len(t.data.metrics) > 0]
-            moved = wait_for(trial_on_worker, 240, "a trial running on the worker node")[0]
+            moved = wait_for(trial_on_worker, PROGRESS_S, "a trial running on the worker node")[0]
             cluster.remove_node(worker)  # the node is lost mid-trial
-            out, _ = search.communicate(timeout=420)
+            out, _ = search.communicate(timeout=SEARCH_S)
         finally:
             if search.poll() is None:
                 search.kill()

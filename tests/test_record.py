@@ -32,7 +32,7 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
              record.COMPARED, record.CONFIG_OF],
     "roles": [Role.SEARCH, Role.TRIAL, Role.REEVALUATION, Role.COMPARISON],
     "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
-                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INTERRUPTED],
+                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED],
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names},
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
                 record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED],
@@ -69,7 +69,8 @@ def test_completed_and_ended_statuses():
     assert {s for s in statuses if record.is_completed(s)} == \
         {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung}
     assert {s for s in statuses if record.has_ended(s)} == \
-        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung, Status.FAILED}
+        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung, Status.FAILED,
+         Status.INCOMPLETE}
     assert {s for s in statuses if s in record.LIVE} == {Status.RUNNING, Status.PAUSED, Status.PROMOTED}
     assert not record.is_completed(None) and not record.has_ended(None)
 
