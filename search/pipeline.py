@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from search.api import SearchResult, check_same_as_started
+from search.checkpoints import CheckpointRefused
 from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
 from search.console import print_interrupted, print_no_result, print_report
 from search.data import get_task
@@ -24,6 +25,7 @@ from search.record import (
     BEST_SELECTION_VALUE,
     BEST_TRIAL_ID,
     CONFUSION_TEST,
+    ERROR,
     MODEL_NAME_PARAM,
     RAY_EXPERIMENT_DIR,
     RAY_RUN_NAME,
@@ -151,7 +153,15 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
         print_interrupted(spec, len(logger.trials) - logger.count(Status.INTERRUPTED), experiment_dir)
         return result
 
-    evaluation = evaluate_best(spec, task, loaded, results)
+    try:
+        evaluation = evaluate_best(spec, task, loaded, results)
+    except CheckpointRefused as err:
+        # The best trial's weights were replaced in storage by something that is not a
+        # checkpoint: the trials' record stays, the search ends failed, saying which file.
+        result.trials = _log_summary(tracker, spec, logger)
+        tracker.client.set_tag(tracker.run_id, ERROR, str(err))
+        tracker.end_search("FAILED")
+        raise SpecError(f"the best trial's {err}") from None
     if evaluation is None:
         result.trials = _log_summary(tracker, spec, logger)
         tracker.end_search("FAILED")
@@ -174,7 +184,8 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
     if exported.warning:
         print(f"[search] warning: {exported.warning}", file=sys.stderr)
     wall = time.perf_counter() - started
-    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: logger.count(Status.FAILED)})
+    failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
+    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
     result.status = "finished"

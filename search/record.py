@@ -17,7 +17,7 @@ from typing import Any
 ROLE = "search.role"  # what a run is: a value of Role
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag: a trial run's search run
 STATUS = "search.status"  # how a trial ended: a value of Status
-ERROR = "search.error"  # why a trial failed, one line
+ERROR = "search.error"  # why a trial (or a search) failed, one line
 TASK, MODEL, KIND = "search.task", "search.model", "search.kind"  # a search run's task, model, task kind
 TRIAL_ID = "trial_id"  # a trial run's Ray trial id (also its run name)
 RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the Ray Tune result folder

@@ -58,7 +58,9 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     # Every epoch checkpoints; Ray's line per checkpoint would bury the progress table.
     logging.getLogger(CHECKPOINT_STORAGE_LOGGER).setLevel(logging.WARNING)
     task = get_task(task_name)
-    splits = task.splits(loaded, task.Options(**config["data"]))
+    # The driver validated these options; validated again here, checks of the driver's own
+    # machine (a data file's path exists) would fail on a node that does not have the file.
+    splits = task.splits(loaded, task.Options.model_construct(**config["data"]))
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     trial = Trial(task, splits, config, gpu_share=gpu_share)
 
