@@ -16,9 +16,12 @@ def local_ray():
     """
     import ray
 
+    from search.cluster import own_ray_settings
+
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # address=local: always a Ray of its own, never a cluster another test left running.
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING",
+             **own_ray_settings("local"))
     yield ray
     ray.shutdown()
 

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from search import record
 from search.api import check_same_as_started
 from search.checkpoints import CheckpointRefused, load_checkpoint_folder
+from search.cluster import own_ray_settings
 from search.errors import SpecError
 from search.record import Status
 from search.resume import ResumeRecord, write_record
@@ -296,7 +297,8 @@ def test_two_node_cluster_survives_losing_a_node(workdir):
 
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            **own_ray_settings("local")})
     try:
         worker = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
