@@ -34,9 +34,9 @@ def check_address(address: str | None) -> None:
     from search.ray_internals import find_cluster_address
 
     where = "--address"
-    if address is None and os.environ.get("RAY_ADDRESS"):  # what ray.init(None) would join
-        address, where = os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
-    if address is None or address == "local" or ray.is_initialized():
+    if address is None and os.environ.get("RAY_ADDRESS") and not ray.is_initialized():
+        address, where = os.environ["RAY_ADDRESS"], "RAY_ADDRESS"  # what the search would join
+    if address is None or address == "local":
         return  # a local Ray of its own, or the caller's (a notebook's ray.init())
     if address.startswith("ray://"):
         raise SpecError(f"{where} {address}: {RAY_CLIENT_REFUSAL}")

@@ -5,7 +5,10 @@ exit 2, before Ray starts and before any MLflow run exists."""
 from __future__ import annotations
 
 import http.server
+import os
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -16,7 +19,7 @@ from search.compare.cli import main as compare_main
 from search.errors import SpecError
 from search.run import main
 from search.spec import MAX_TRIALS, load_spec
-from tests.helpers import SPACES, search_and_trial_runs, write_space
+from tests.helpers import REPO, SPACES, search_and_trial_runs, write_space
 from tests.test_spec import GOOD
 
 
@@ -143,8 +146,6 @@ def test_compare_refuses_an_out_it_cannot_write(workdir, capsys):
     ("nonsense", "expected auto or HOST:PORT"),
 ])
 def test_an_address_no_search_can_join_is_refused_at_once(space, workdir, capsys, address, expected):
-    if ray.is_initialized():
-        pytest.skip("a Ray of the session is running: the search would use it, not --address")
     address = address.format(port=closed_port())
     err = refused(capsys, [space, "--address", address])
     assert f"--address {address}: {expected}" in err
@@ -152,24 +153,24 @@ def test_an_address_no_search_can_join_is_refused_at_once(space, workdir, capsys
 
 
 def test_ray_client_refusal_says_what_to_run_instead(space, capsys):
-    if ray.is_initialized():
-        pytest.skip("a Ray of the session is running")
     err = refused(capsys, [space, "--address", "ray://head:10001"])
     assert "ray job submit" in err and "--address auto" in err
 
 
 @pytest.mark.slow
-def test_a_trial_no_node_can_hold_is_refused_and_ray_stopped(space, workdir, capsys):
-    """A real local Ray: no node has 4096 CPUs, and nothing could add one."""
-    if ray.is_initialized():
-        pytest.skip("a Ray of the session is running: this test needs the search to start its own")
-    assert main([space, "--smoke", "--set", "search.resources.cpu=4096"]) == 2
-    lines = capsys.readouterr().err.splitlines()  # the data's warnings and MLflow's logs before it
+def test_a_trial_no_node_can_hold_is_refused(space, workdir, capsys):
+    """A real local Ray, started by the search in its own process (this one may hold the
+    tests' Ray): no node has 4096 CPUs, and nothing could add one."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "search.run", space, "--smoke", "--set",
+                           "search.resources.cpu=4096"], cwd=workdir, env={**env, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.splitlines()  # the data's warnings and MLflow's logs before it
     err = lines[-1]
     assert err.startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
     assert "search.resources.cpu: a trial asks for 4096 CPU, the largest of the cluster's 1 node(s) has" in err
     assert "no autoscaler can add a node" in err
-    assert not ray.is_initialized()
     assert search_and_trial_runs(MlflowClient(tracking_uri="sqlite:///mlflow.db"), "tiny") == ([], [])
 
 
