@@ -13,7 +13,10 @@ the last 4 only (the first carries cuDNN's and the allocator's warm-up and, with
 `train.compile`, the compilation), and counts training alone (not the validation pass).
 
 1. One trial alone on the GPU: fp32 and bf16, batch 32 and 128, against a bare loop
-   (the same network, data and normalisation already on the device, Adam, no host sync).
+   (the same network, data and normalisation already on the device, Adam, no host sync),
+   and at batch 32 against the bare loop with fused Adam too (the trial's optimizer on a
+   GPU): the loop's own cost apart from the optimizer's. The batch-32 trial and bare loop
+   run a second time at the end, so the figures show how much one run differs from the next.
 2. Four trials at `gpu: 0.25` (four processes, each with its memory share set, as Ray
    would run them): aggregate samples per second from a common start (a barrier after
    the warm-up epoch) to the last one's end, without and with NVIDIA MPS.
@@ -117,11 +120,24 @@ def _trial_epochs(job: dict, spec, task, splits, barrier):
     return seconds, per_epoch, start, end, trial.score("val")["val_acc"]
 
 
-def _bare_epochs(job: dict, spec, task, splits, barrier):
-    """The same network, data and normalisation in the plainest loop: data on the device,
-    Adam, nothing read back during an epoch."""
+def bare_step(model, optimizer, x_all, y_all, index, transform, bf16: bool) -> None:
+    """One step of the plainest loop: gather, normalise, forward, backward, update."""
     import torch
     import torch.nn.functional as F
+
+    x = transform(x_all[index].contiguous(memory_format=torch.channels_last))
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = F.cross_entropy(model(x).float(), y_all[index])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _bare_epochs(job: dict, spec, task, splits, barrier):
+    """The same network, data and normalisation in the plainest loop: data on the device,
+    Adam (PyTorch's default implementation, or the fused one for kind bare_fused), nothing
+    read back during an epoch."""
+    import torch
     from search.models import create_model
 
     from search.training import pick_device
@@ -131,7 +147,7 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
     options = dict(spec.model)
     model = create_model(options.pop("name"), options, splits.model_inputs).to(device)
     model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr, fused=job["kind"] == "bare_fused" or None)
     x_all, y_all = (t.to(device) for t in splits.train)
     size = spec.train.batch_size
     bf16 = spec.train.precision == "bf16" and device.type == "cuda"
@@ -139,13 +155,7 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
     def one_epoch() -> None:
         order = torch.randperm(len(y_all), device=device)
         for first in range(0, len(order), size):
-            index = order[first:first + size]
-            x = splits.batch_transform(x_all[index].contiguous(memory_format=torch.channels_last))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = F.cross_entropy(model(x).float(), y_all[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            bare_step(model, optimizer, x_all, y_all, order[first:first + size], splits.batch_transform, bf16)
         _synchronize(device)
 
     seconds, start, end = _timed_epochs(one_epoch, job["epochs"], barrier)
@@ -158,7 +168,7 @@ def measure(job: dict, barrier=None) -> dict:
 
     torch.set_num_threads(1)  # what a `cpu: 1` trial gets
     spec, task, splits = _spec_and_splits(job)
-    run = _bare_epochs if job["kind"] == "bare" else _trial_epochs
+    run = _trial_epochs if job["kind"] == "trial" else _bare_epochs
     seconds, per_epoch, start, end, val_acc = run(job, spec, task, splits, barrier)
     steady = seconds[1:]
     return {"samples": per_epoch * len(steady), "seconds": sum(steady), "start": start, "end": end,
@@ -179,6 +189,8 @@ def run_name(job: dict, processes: int = 1, mps: bool = False) -> str:
         parts.append(f"compile-{job['compile']}")
     if processes > 1:
         parts.append(f"{processes}x{job['share']:g}" + ("-mps" if mps else ""))
+    if job.get("again"):
+        parts.append("again")
     return "/".join(parts)
 
 
@@ -191,10 +203,12 @@ def job(case: str, kind: str = "trial", batch: int | None = 32, precision: str =
 def solo_jobs(quick: bool) -> list[dict]:
     jobs = []
     for case in ("resnet18", "vgg13"):
-        jobs += [job(case, "bare"), job(case), job(case, precision="bf16"),
+        jobs += [job(case, "bare"), job(case), job(case, "bare_fused"), job(case, precision="bf16"),
                  job(case, "bare", batch=128), job(case, batch=128), job(case, batch=128, precision="bf16"),
                  job(case, "bare", batch=128, precision="bf16")]
-    return jobs + [job("bilstm", batch=None)]
+    # The batch-32 pair once more, last: how far one run's figure is from another's.
+    again = [{**job(case, kind), "again": True} for case in ("resnet18", "vgg13") for kind in ("bare", "trial")]
+    return [*jobs, job("bilstm", batch=None), *again]
 
 
 def packed_jobs(quick: bool, mps: bool) -> list[dict]:
@@ -291,6 +305,10 @@ class Bench:
         for case in ("resnet18", "vgg13"):
             one = f"{case}/trial/b32/fp32"
             ratio(f"trial_vs_bare_{case}_b32", one, f"{case}/bare/b32/fp32")
+            ratio(f"trial_vs_bare_fused_{case}_b32", one, f"{case}/bare_fused/b32/fp32")
+            ratio(f"trial_vs_bare_{case}_b32_again", f"{one}/again", f"{case}/bare/b32/fp32/again")
+            ratio(f"run_to_run_trial_{case}_b32", f"{one}/again", one)
+            ratio(f"run_to_run_bare_{case}_b32", f"{case}/bare/b32/fp32/again", f"{case}/bare/b32/fp32")
             ratio(f"trial_vs_bare_{case}_b128", f"{case}/trial/b128/fp32", f"{case}/bare/b128/fp32")
             ratio(f"four_vs_one_{case}_b32", f"{one}/{packed}", one)
             ratio(f"four_vs_one_mps_{case}_b32", f"{one}/{packed}-mps", one)

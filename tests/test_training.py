@@ -65,6 +65,30 @@ def test_divergence_is_caught_once_per_epoch_and_names_the_epoch():
         next(epochs)
 
 
+def test_the_loop_adds_two_operations_per_step_and_a_gpu_step_sends_fewer_than_the_bare_loop():
+    """Counted exactly with PyTorch's dispatcher (bench/step_ops.py): on a GPU each is a
+    launch, and at batch 32 launches set the pace."""
+    from bench.step_ops import CASES, bare_figures, trial_figures
+
+    vgg13 = trial_figures(CASES["vgg13"])
+    assert vgg13["trial_loop_additions_per_step"] == 2  # the loss's slot and the predicted classes
+    assert vgg13["trial_host_reads_per_step"] == 0
+    assert vgg13["trial_step"] < bare_figures(CASES["vgg13"], fused=False)["step"]
+    assert trial_figures(CASES["simple_rnn (loop only)"])["trial_loop_additions_per_step"] == 1
+
+
+@pytest.mark.parametrize(("optimizer", "fused"), [("adam", True), ("adamw", True), ("sgd", True),
+                                                   ("adagrad", True), ("rmsprop", None)])
+def test_on_a_gpu_the_optimizer_is_fused_where_pytorch_has_a_fused_kernel(optimizer, fused):
+    from search.spec import TrainSettings
+    from search.training import build_optimizer
+
+    settings = TrainSettings(**{**load_spec(SPACES / "rnn_units.yaml").base_config()["train"], "optimizer": optimizer})
+    params = [torch.nn.Parameter(torch.zeros(3))]  # fused kernels exist on the CPU too, so it builds here
+    assert build_optimizer(params, settings, torch.device("cuda")).defaults.get("fused") == fused
+    assert not build_optimizer(params, settings, torch.device("cpu")).defaults.get("fused")
+
+
 @pytest.mark.parametrize("value", ["fast", "max-autotune", True])
 def test_compile_takes_only_the_listed_modes(value):
     with pytest.raises(SpecError, match=r"train\.compile: Input should be 'none', 'default' or 'reduce-overhead'"):
