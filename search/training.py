@@ -106,8 +106,8 @@ def resident(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     already is and needs no copy per step. On the CPU the split is used in place."""
     if device.type == "cpu":
         return x
-    x = x.to(device)
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    # Laid out while copied: no second copy of the split on the GPU, even for a moment.
+    return x.to(device, memory_format=torch.channels_last) if x.dim() == 4 else x.to(device)
 
 
 def nbytes(tensors) -> int:
