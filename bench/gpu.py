@@ -1,6 +1,6 @@
 """GPU figures at the report's scale, with the platform's own training loop.
 
-    python bench/gpu.py --out gpu.json     # on a CUDA machine; about 6 minutes on one H100 / H200
+    python bench/gpu.py --out gpu.json     # on a CUDA machine; 6 min on an H200 before part 1 gained 6 short runs
     python bench/gpu.py --quick            # every part in seconds-long form, on whatever is here
     python bench/gpu.py --record gpu.json  # a GPU machine's run into bench/results.json
 

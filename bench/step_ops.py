@@ -99,6 +99,7 @@ def trial_of(space: str, batch: int):
 
     spec = spec_of(space, batch)
     trial = Trial(*splits_of(spec), spec.base_config())
+    # Only train_one_epoch runs here, which never steps the schedule (it keeps the first optimizer).
     trial.state.optimizer = build_optimizer(trial.state.model.parameters(), trial.train_settings, GPU)
     return trial
 
