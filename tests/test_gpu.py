@@ -1,6 +1,6 @@
 """On a CUDA GPU: the memory share a trial keeps to, a trial that runs out of it failing
-alone, a training loop that never waits for the GPU inside an epoch, and the dry run's
-memory figures. No Ray and no MLflow: these drive search.training.Trial directly, so they
+alone, a training loop that never waits for the GPU inside an epoch, its fused optimizer
+and channels-last images, and the dry run's memory figures. No Ray and no MLflow: these drive search.training.Trial directly, so they
 run on a bare GPU machine (`python -m pytest tests/test_gpu.py`)."""
 
 from __future__ import annotations
@@ -86,6 +86,16 @@ def test_a_trial_past_its_share_fails_alone_with_the_reason():
     # This process goes on too: the next trial (reuse_actors runs it here) trains.
     again = make_trial("resnet18.yaml", SMALL, gpu_share=0.25)
     assert next(again.epochs())["epoch"] == 1
+
+
+def test_a_gpu_trial_steps_with_a_fused_optimizer_and_channels_last_images():
+    trial = make_trial("resnet18.yaml", SMALL, gpu_share=0.25)
+    assert trial.state.optimizer.defaults["fused"] is True
+    images = trial.data["train"][0]
+    assert images.device.type == "cuda" and images.is_contiguous(memory_format=torch.channels_last)
+    metrics = next(trial.epochs())
+    assert next(iter(trial.state.optimizer.state.values()))["step"].device.type == "cuda"
+    assert metrics["train_loss"] > 0 and 0 <= metrics["train_acc"] <= 1
 
 
 def test_no_host_sync_inside_an_epoch():
