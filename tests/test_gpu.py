@@ -1,7 +1,8 @@
 """On a CUDA GPU: the memory share a trial keeps to, a trial that runs out of it failing
 alone, a training loop that never waits for the GPU inside an epoch, its fused optimizer
-and channels-last images, and the dry run's memory figures. No Ray and no MLflow: these drive search.training.Trial directly, so they
-run on a bare GPU machine (`python -m pytest tests/test_gpu.py`)."""
+and channels-last images, and the dry run's memory figures. No Ray and no MLflow: these
+drive search.training.Trial directly, so they run on a bare GPU machine
+(`python -m pytest tests/test_gpu.py`)."""
 
 from __future__ import annotations
 
