@@ -1,7 +1,7 @@
 """Tensor operations one training step sends to the device: the platform's Trial against
 the bare loop of bench/gpu.py.
 
-    python bench/step_ops.py            # about a minute, on any machine; no GPU needed
+    python bench/step_ops.py            # about 15 s, on any machine; no GPU needed
     python bench/step_ops.py --record   # the figures into bench/results.json
 
 Why count them: at the image spaces' batch 32 a trial on a GPU is bound by launching
