@@ -147,7 +147,8 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
     options = dict(spec.model)
     model = create_model(options.pop("name"), options, splits.model_inputs).to(device)
     model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr, fused=job["kind"] == "bare_fused" or None)
+    fused = True if job["kind"] == "bare_fused" else None  # None: PyTorch's default on this device
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr, fused=fused)
     x_all, y_all = (t.to(device) for t in splits.train)
     size = spec.train.batch_size
     bf16 = spec.train.precision == "bf16" and device.type == "cuda"

@@ -41,11 +41,13 @@ from gpu import bare_step  # noqa: E402
 from results import record  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = {"resnet18": "spaces/resnet18.yaml", "vgg13": "spaces/vgg13_regularization.yaml",
-         "simple_rnn (loop only)": "spaces/rnn_units.yaml"}
-# 48 images, 36 of them for training: 9 steps of 4 or 3 of 12. Sizes change no count.
-SMALL = {"images": ["data.image_size=32", "data.limit_per_class=16", "data.augment=false"],
-         "series": ["data.lookback=12", "model.hidden_size=8", "model.num_layers=1"]}
+# The shipped space of each network, made small (sizes change no count). The images: 48,
+# 36 of them for training: 9 steps of 4 or 3 of 12. simple_rnn counts the loop only.
+SMALL_IMAGES = ["data.image_size=32", "data.limit_per_class=16", "data.augment=false"]
+CASES = {"resnet18": ("spaces/resnet18.yaml", SMALL_IMAGES),
+         "vgg13": ("spaces/vgg13_regularization.yaml", SMALL_IMAGES),
+         "simple_rnn": ("spaces/rnn_units.yaml", ["data.lookback=12", "model.hidden_size=8", "model.num_layers=1"])}
+IMAGE_CASES = ("resnet18", "vgg13")
 BATCHES = (4, 12)
 HOST_READS = "aten._local_scalar_dense.default"
 GPU = torch.device("cuda")  # only named: the optimizers are built as build_optimizer would there
@@ -78,12 +80,11 @@ def count(action) -> DispatchedOps:
     return ops
 
 
-def spec_of(space: str, batch: int):
+def spec_of(case: str, batch: int):
     from search.spec import load_spec
 
-    task = load_spec(REPO / space).task
-    return load_spec(REPO / space, [*SMALL["images" if task == "images" else "series"],
-                                    f"train.batch_size={batch}", "train.patience=null"])
+    space, small = CASES[case]
+    return load_spec(REPO / space, [*small, f"train.batch_size={batch}", "train.patience=null"])
 
 
 def splits_of(spec):
@@ -94,10 +95,10 @@ def splits_of(spec):
     return task, task.splits(task.load(options, smoke=True), options)
 
 
-def trial_of(space: str, batch: int):
+def trial_of(case: str, batch: int):
     from search.training import Trial, build_optimizer
 
-    spec = spec_of(space, batch)
+    spec = spec_of(case, batch)
     trial = Trial(*splits_of(spec), spec.base_config())
     # Only train_one_epoch runs here, which never steps the schedule (it keeps the first optimizer).
     trial.state.optimizer = build_optimizer(trial.state.model.parameters(), trial.train_settings, GPU)
@@ -109,11 +110,11 @@ def next_epoch(trial) -> None:
     trial.train_one_epoch()
 
 
-def trial_figures(space: str) -> dict:
+def trial_figures(case: str) -> dict:
     """The Trial's ops per step, the step's own (train_batch) and what the loop adds."""
     epochs, steps = [], []
     for batch in BATCHES:
-        trial = trial_of(space, batch)
+        trial = trial_of(case, batch)
         next_epoch(trial)  # first use: the optimizer's state, constants made once per device
         epochs.append(count(functools.partial(next_epoch, trial)))
         steps.append(-(-len(trial.splits.train[1]) // batch))
@@ -126,12 +127,12 @@ def trial_figures(space: str) -> dict:
             "trial_host_reads_per_step": step.host_reads}
 
 
-def bare_figures(space: str, fused: bool) -> dict:
+def bare_figures(case: str, fused: bool) -> dict:
     """One step of bench/gpu.py's bare loop, with Adam as PyTorch builds it on a GPU
     (foreach) or fused."""
     from search.models import create_model
 
-    spec = spec_of(space, BATCHES[0])
+    spec = spec_of(case, BATCHES[0])
     _, splits = splits_of(spec)
     torch.manual_seed(0)
     options = dict(spec.model)
@@ -150,10 +151,10 @@ def bare_figures(space: str, fused: bool) -> dict:
 
 def measure() -> dict:
     figures = {}
-    for case, space in CASES.items():
-        figures[case] = trial_figures(space)
-        if spec_of(space, BATCHES[0]).task == "images":
-            bare, fused = bare_figures(space, fused=False), bare_figures(space, fused=True)
+    for case in CASES:
+        figures[case] = trial_figures(case)
+        if case in IMAGE_CASES:
+            bare, fused = bare_figures(case, fused=False), bare_figures(case, fused=True)
             figures[case].update(bare_step=bare["step"], bare_host_reads_per_step=bare["host_reads_per_step"],
                                  bare_fused_step=fused["step"],
                                  trial_vs_bare_ops=round(figures[case]["trial_step"] / bare["step"], 3))

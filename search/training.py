@@ -261,8 +261,8 @@ class Trial:
             # samples, different ones each epoch) is left out rather than compiled a second time.
             end -= end % train.batch_size
         # Kept on the device and read once per epoch: reading them each step (.item())
-        # would make the host wait for the GPU at every step. Each step adds two launches:
-        # its loss into its slot, its predicted classes into theirs.
+        # would make the host wait for the GPU at every step. Each step adds one launch for
+        # its loss's slot and, classifying, one for its predicted classes.
         starts = range(0, end, train.batch_size)
         step_losses = torch.empty(len(starts), device=self.device)
         predicted = torch.empty(end, dtype=torch.int64, device=self.device) \

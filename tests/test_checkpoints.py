@@ -136,7 +136,9 @@ def test_the_best_trials_evaluation_refuses_such_a_checkpoint(electricity, tmp_p
     assert scored.state.epoch == 4 and scored.score("test") == pytest.approx(trial.score("test"))
 
 
-def test_a_fused_optimizers_checkpoint_continues_under_the_default_one_and_back(electricity, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fused_first", [True, False])
+def test_a_fused_optimizers_checkpoint_continues_under_the_default_one_and_back(electricity, tmp_path, monkeypatch,
+                                                                                 fused_first):
     """On a GPU a trial's Adam is fused (its step counters live on the GPU): its checkpoint
     must continue where the optimizer is PyTorch's default (a CPU node, the evaluation on
     the driver), and the other way round, to the same numbers."""
@@ -145,30 +147,20 @@ def test_a_fused_optimizers_checkpoint_continues_under_the_default_one_and_back(
     task, _, splits = electricity
     build = training.build_optimizer
 
-    def as_on_a_gpu(params, train, device):
-        return build(params, train, torch.device("cuda"))  # fused kernels exist on the CPU too
+    def new_trial(fused: bool) -> Trial:
+        with monkeypatch.context() as patch:
+            if fused:  # built as on a GPU: fused kernels exist on the CPU too
+                patch.setattr(training, "build_optimizer",
+                              lambda params, train, device: build(params, train, torch.device("cuda")))
+            trial = Trial(task, splits, config())
+        assert bool(trial.state.optimizer.defaults.get("fused")) == fused
+        return trial
 
-    def two_epochs_then_resumed(fused_first: bool) -> tuple[list, list]:
-        """The last two epochs of a four-epoch trial: continued as it was, and continued
-        from its checkpoint under the other kind of optimizer."""
-        if fused_first:
-            monkeypatch.setattr(training, "build_optimizer", as_on_a_gpu)
-        trial = Trial(task, splits, config())
-        assert bool(trial.state.optimizer.defaults.get("fused")) == fused_first
-        head = [metrics for _, metrics in zip(range(2), trial.epochs())]
-        state = load_checkpoint(save(trial, tmp_path))
-        monkeypatch.undo()
-        if not fused_first:
-            monkeypatch.setattr(training, "build_optimizer", as_on_a_gpu)
-        resumed = Trial(task, splits, config())
-        assert bool(resumed.state.optimizer.defaults.get("fused")) != fused_first
-        resumed.state.load_state_dict(state)
-        monkeypatch.undo()
-        assert [m["epoch"] for m in head] == [1, 2]
-        return list(trial.epochs()), list(resumed.epochs())
-
-    for fused_first in (True, False):
-        same, other = two_epochs_then_resumed(fused_first)
-        assert [m["epoch"] for m in other] == [3, 4]
-        for ours, theirs in zip(same, other):
-            assert theirs["val_loss"] == pytest.approx(ours["val_loss"], rel=1e-4)
+    trial = new_trial(fused_first)
+    assert [metrics["epoch"] for _, metrics in zip(range(2), trial.epochs())] == [1, 2]
+    resumed = new_trial(not fused_first)
+    resumed.state.load_state_dict(load_checkpoint(save(trial, tmp_path)))
+    same, other = list(trial.epochs()), list(resumed.epochs())
+    assert [m["epoch"] for m in other] == [3, 4]
+    for ours, theirs in zip(same, other, strict=True):
+        assert theirs["val_loss"] == pytest.approx(ours["val_loss"], rel=1e-4)

@@ -68,13 +68,13 @@ def test_divergence_is_caught_once_per_epoch_and_names_the_epoch():
 def test_the_loop_adds_two_operations_per_step_and_a_gpu_step_sends_fewer_than_the_bare_loop():
     """Counted exactly with PyTorch's dispatcher (bench/step_ops.py): on a GPU each is a
     launch, and at batch 32 launches set the pace."""
-    from bench.step_ops import CASES, bare_figures, trial_figures
+    from bench.step_ops import bare_figures, trial_figures
 
-    vgg13 = trial_figures(CASES["vgg13"])
+    vgg13 = trial_figures("vgg13")
     assert vgg13["trial_loop_additions_per_step"] == 2  # the loss's slot and the predicted classes
     assert vgg13["trial_host_reads_per_step"] == 0
-    assert vgg13["trial_step"] < bare_figures(CASES["vgg13"], fused=False)["step"]
-    assert trial_figures(CASES["simple_rnn (loop only)"])["trial_loop_additions_per_step"] == 1
+    assert vgg13["trial_step"] < bare_figures("vgg13", fused=False)["step"]
+    assert trial_figures("simple_rnn")["trial_loop_additions_per_step"] == 1
 
 
 @pytest.mark.parametrize(("optimizer", "fused"), [("adam", True), ("adamw", True), ("sgd", True),
