@@ -38,6 +38,7 @@ class SearchResult:
     tracking_uri: str
     experiment_dir: str  # Ray Tune's folder: `resume=` it to continue an interrupted search
     trials: pd.DataFrame  # the end-of-search table, a row per trial, best first
+    data_digest: str | None = None  # the data's identity (search/lineage.py), as MLflow's dataset input has it
     best_trial_id: str | None = None
     best_config: dict[str, Any] = field(default_factory=dict)  # dotted keys: {"train.lr": 0.003, ...}
     selection_value: float | None = None  # the best trial's best epoch by the search metric

@@ -17,6 +17,7 @@ from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
+from search.lineage import DataIdentity, data_identity, logged_data_digest
 from search.model_export import log_best_model
 from search.mps import report_gpu_sharing
 from search.preflight import check_user_code, user_import_paths
@@ -90,6 +91,9 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     started = time.perf_counter()
     loaded = task.load(task.Options(**spec.data), smoke=smoke)  # bad data stops here: no Ray, no MLflow
     print(f"[search] {spec.name}: task {spec.task}, {task.describe(loaded)}", flush=True)
+    identity = data_identity(task, loaded, spec.data)
+    if previous is not None:
+        check_same_data(previous, identity, experiment_dir)
     idle = nothing_to_compare(spec, expected_trials(spec))
     if idle:
         print(f"[search] warning: {idle}", file=sys.stderr, flush=True)
@@ -102,7 +106,8 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
         if waits:
             print(f"[search] warning: {waits}", file=sys.stderr, flush=True)
         report_gpu_sharing(spec.search.resources.gpu)
-        return _search(spec, raw, smoke, task, loaded, tracking_uri, storage, previous, experiment_dir, started)
+        return _search(spec, raw, smoke, task, loaded, identity, tracking_uri, storage, previous, experiment_dir,
+                       started)
     finally:
         if ray_started:  # a notebook's next search starts its own, with its own modules
             stop_ray()
@@ -114,12 +119,12 @@ def ray_is_running() -> bool:
     return ray.is_initialized()
 
 
-def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str, storage: str,
-            previous: ResumeRecord | None, experiment_dir: str | None, started: float) -> SearchResult:
+def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIdentity, tracking_uri: str,
+            storage: str, previous: ResumeRecord | None, experiment_dir: str | None, started: float) -> SearchResult:
     from search.tuner import build_tuner, restore_tuner
 
     if previous is None:
-        tracker = Tracker(spec, tracking_uri)
+        tracker = Tracker(spec, tracking_uri, data=identity)
         run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir = f"{storage.rstrip('/')}/{run_name}"
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
@@ -131,7 +136,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
                                                   run_name, smoke, raw))
         tuner = build_tuner(spec, loaded, run_name, [logger])
     else:
-        tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id)
+        tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id, data=identity)
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         tuner = restore_tuner(spec, loaded, experiment_dir, logger)  # refused before MLflow changes
         tracker.reopen_search()
@@ -145,7 +150,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, tracking_uri: str,
         results = None
     result = SearchResult(status="interrupted", name=spec.name, search_run_id=tracker.run_id,
                           experiment_id=tracker.experiment_id, tracking_uri=tracking_uri,
-                          experiment_dir=experiment_dir, trials=None)
+                          experiment_dir=experiment_dir, trials=None, data_digest=identity.digest)
     if results is None or logger.unfinished or logger.trials_created < expected_trials(spec):
         logger.end_unfinished()
         result.trials = _log_summary(tracker, spec, logger)
@@ -210,6 +215,19 @@ def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord
     if status == "FINISHED":
         raise SpecError(f"--resume: the search in {experiment_dir} finished; nothing to resume")
     return experiment_dir, record
+
+
+def check_same_data(previous: ResumeRecord, identity: DataIdentity, experiment_dir: str) -> None:
+    """A resumed search trains on the data it started with: data changed since (a file
+    edited, another package version) is refused before Ray starts; its trials would mix
+    two datasets in one search."""
+    from mlflow.tracking import MlflowClient
+
+    logged = logged_data_digest(MlflowClient(tracking_uri=previous.tracking_uri).get_run(previous.search_run_id))
+    if logged is not None and logged != identity.digest:
+        raise SpecError(f"--resume: the data's digest is {identity.digest} now, {logged} when the search in "
+                        f"{experiment_dir} started ({identity.source}); a resumed search trains on the data "
+                        "it started with")
 
 
 def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation: Reevaluation | None = None):

@@ -24,6 +24,7 @@ from search import record
 from search.dotted import flatten, unflatten
 from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
+from search.lineage import SEARCH_CONTEXT, TRIAL_CONTEXT, DataIdentity, log_data_input
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
 from search.spec import Spec
@@ -35,8 +36,9 @@ KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion")
 class Tracker:
     """The search run: created before the trials, ended after the evaluation."""
 
-    def __init__(self, spec: Spec, uri: str, run_id: str | None = None):
+    def __init__(self, spec: Spec, uri: str, run_id: str | None = None, data: DataIdentity | None = None):
         self.spec, self.uri = spec, uri
+        self.data = data  # the search's data (search/lineage.py), an input of its run and every trial run
         self.client = MlflowClient(tracking_uri=uri)
         self.experiment_id = experiment_for_runs(self.client, spec.experiment, {record.TASK: spec.task})
         self.run_id = run_id  # the search run, once started (or the one a resume continues)
@@ -48,6 +50,8 @@ class Tracker:
                   record.KIND: self.spec.kind, **tags})
         self.run_id = run.info.run_id
         log_params(self.client, self.run_id, params)
+        if self.data is not None:
+            log_data_input(self.client, self.run_id, self.data, SEARCH_CONTEXT)
         self.client.log_text(self.run_id, spec_text, record.SPEC)
         return self.run_id
 
@@ -184,6 +188,8 @@ class TrialLogger(tune.Callback):
                   record.STATUS: Status.RUNNING, **self.run_tags(trial)})
         self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
         log_params(self.client, run.info.run_id, flatten(trial.config))
+        if self.tracker.data is not None:
+            log_data_input(self.client, run.info.run_id, self.tracker.data, TRIAL_CONTEXT)
 
     def run_tags(self, trial) -> dict[str, str]:
         """Tags a new run gets besides role, parent, trial id and status."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search.lineage import logged_data_digest
 from search.run import main
 from tests.helpers import SPACES, search_and_trial_runs, write_space
 
@@ -86,6 +87,11 @@ def test_staged_search_records_every_ending(workdir, local_ray):
     assert metrics["trials_failed"] == 1
     artifacts = {a.path for a in client.list_artifacts(search.info.run_id)}
     assert {"spec.yaml", "trials.csv", "trials.md"} <= artifacts
+
+    # The data is a dataset input of the search run and of every trial run, one digest.
+    digest = logged_data_digest(client.get_run(search.info.run_id))
+    assert digest and len(digest) == 16
+    assert {logged_data_digest(client.get_run(t.info.run_id)) for t in trials} == {digest}
 
 
 def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
