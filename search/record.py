@@ -103,6 +103,14 @@ TRIALS_FAILED = "trials_failed"
 REEVAL_PREFIX = "reeval_"
 REEVAL_WINNER_CHANGED = "reeval_winner_changed"
 REEVAL_WINNER_TRIAL_ID = "reeval_winner_trial_id"
+# What a trial costs, measured in its worker (search/costs.py): ordinary metrics a search may
+# select on. params and latency_ms are known before training and logged once, at step 0;
+# epoch_seconds (the median epoch so far) and peak_memory_mb (the peak so far) every epoch.
+PARAMS, LATENCY_MS = "params", "latency_ms"
+EPOCH_SECONDS, PEAK_MEMORY_MB = "epoch_seconds", "peak_memory_mb"
+BEFORE_TRAINING_COSTS = (PARAMS, LATENCY_MS)
+EPOCH_COSTS = (EPOCH_SECONDS, PEAK_MEMORY_MB)
+COSTS = (PARAMS, EPOCH_SECONDS, PEAK_MEMORY_MB, LATENCY_MS)
 
 
 def mean_and_std(name: str) -> tuple[str, str]:

@@ -166,7 +166,9 @@ class TrialLogger(tune.Callback):
         for name in run.data.metrics:
             for step, value in record.metric_history(self.client, run.info.run_id, name):
                 rows.setdefault(step, {"epoch": step})[name] = value
-        return [rows[step] for step in sorted(rows)]
+        # Step 0 holds what was known before training (params, latency_ms): true of every epoch.
+        before = {k: v for k, v in rows.pop(0, {}).items() if k != "epoch"}
+        return [{**before, **rows[step]} for step in sorted(rows)]
 
     # --- Tune hooks -------------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -220,7 +222,7 @@ class TrialLogger(tune.Callback):
             # A trial continued from its checkpoint repeats epochs MLflow already has:
             # logging them again would give a metric two values at one step.
             return
-        row = {key: result[key] for key in (*record.ALL_CURVES, *KEPT_RESULT_KEYS) if key in result}
+        row = {key: result[key] for key in (*record.ALL_CURVES, *record.COSTS, *KEPT_RESULT_KEYS) if key in result}
         row["epoch"] = epoch
         known.history.append(row)
         now = int(time.time() * 1000)
@@ -229,9 +231,12 @@ class TrialLogger(tune.Callback):
             known.node = result.get("node_id")
             tags = [RunTag(record.RAY_NODE_ID, str(known.node)), RunTag(record.DEVICE, str(result.get("device")))]
         first = len(known.history) == 1
+        metrics = [Metric(name, float(row[name]), now, epoch) for name in (*record.ALL_CURVES, *record.EPOCH_COSTS)
+                   if record.is_number(row.get(name))]
+        if first:  # known before training: once, at step 0
+            metrics += before_training_costs(result, now)
         self.client.log_batch(
-            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in record.ALL_CURVES
-                                  if record.is_number(row.get(name))],
+            known.run_id, metrics=metrics,
             params=[Param(record.MODEL_PARAMS, str(result[record.MODEL_PARAMS]))] if first else [], tags=tags)
         self._update_best(known, row)
 
@@ -332,6 +337,12 @@ class TrialLogger(tune.Callback):
         for trial in self.trials.values():
             if trial.status is None or trial.status in record.LIVE:
                 self._interrupt(trial)
+
+
+def before_training_costs(result: dict, now: int) -> list[Metric]:
+    """The costs a trial knows before it trains, as metrics at step 0."""
+    return [Metric(name, float(result[name]), now, 0) for name in record.BEFORE_TRAINING_COSTS
+            if record.is_number(result.get(name))]
 
 
 def _better(value: float, best: float, mode: str) -> bool:

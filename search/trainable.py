@@ -39,6 +39,7 @@ import torch
 from ray import tune
 
 from search.checkpoints import CHECKPOINT_FILE, load_checkpoint_folder
+from search.costs import PeakMemory, TrialCosts
 from search.data import get_task
 from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
 
@@ -52,6 +53,18 @@ def trial_threads() -> int:
 
 def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     """Ray Tune calls this per trial; `loaded` arrives once per worker from the object store."""
+    from search.training import pick_device
+
+    gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
+    # First: the trial's peak memory counts its data and its model too.
+    memory = PeakMemory(pick_device(gpu_share))
+    try:
+        _train(config, task_name, loaded, gpu_share, memory)
+    finally:
+        memory.close()
+
+
+def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float, memory: PeakMemory) -> None:
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
@@ -61,7 +74,6 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     # The driver validated these options; validated again here, checks of the driver's own
     # machine (a data file's path exists) would fail on a node that does not have the file.
     splits = task.splits(loaded, task.Options.model_construct(**config["data"]))
-    gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     trial = Trial(task, splits, config, gpu_share=gpu_share)
 
     node_id = ray.get_runtime_context().get_node_id()
@@ -76,8 +88,12 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     if checkpoint is not None:  # a retried, resumed or promoted trial continues from its last epoch
         with checkpoint.as_directory() as folder:
             trial.state.load_state_dict(load_checkpoint_folder(folder))
-        if trial.state.results:
-            report(trial.state.results[-1])
+    costs = TrialCosts(trial, memory, earlier=trial.state.results[-1] if trial.state.results else None)
+    if trial.state.results:
+        report(trial.state.results[-1])
 
     for metrics in trial.epochs():
+        # The row the trial's state keeps (its checkpoint's results), so a trial continued
+        # from it reports the epoch again with its costs.
+        metrics.update(costs.after_epoch())
         report(metrics)

@@ -63,7 +63,10 @@ FORECAST_TRIALS = [
     # trial id, status, searched values, per-epoch curves
     ("aaaa0001", "finished", {"model.hidden_size": "32", "train.lr": "0.001"},
      {"train_loss": [0.5, 0.3, 0.2], "val_loss": [0.4, 0.25, 0.3], "val_mae": [3.0, 2.0, 2.5],
-      "val_rmse": [4.0, 3.0, 3.5], "epoch_time_s": [1.0, 2.0, 3.0]}),
+      "val_rmse": [4.0, 3.0, 3.5], "epoch_time_s": [1.0, 2.0, 3.0],
+      # costs as a trial logs them: params and latency_ms once (step 0), the others each epoch
+      "params": [2113.0], "latency_ms": [0.031], "epoch_seconds": [1.0, 1.5, 2.0],
+      "peak_memory_mb": [410.0, 420.5, 420.5]}),
     ("aaaa0002", "finished", {"model.hidden_size": "64", "train.lr": "0.0123456"},
      {"train_loss": [0.6, 0.2, 0.1], "val_loss": [0.5, 0.15, 0.12], "val_mae": [3.5, 1.5, 1.2],
       "val_rmse": [4.5, 2.5, 2.0], "epoch_time_s": [2.0, 2.0, 2.0]}),
@@ -109,7 +112,7 @@ def log_search(client, experiment: str, kind: str, spec_text: str, space: dict, 
         client.log_batch(trial.info.run_id, params=[
             Param(k, v) for k, v in {**base, **values, record.MODEL_PARAMS: "123"}.items()], metrics=[
             Metric(name, value, now, epoch) for name, series in curves.items()
-            for epoch, value in enumerate(series, start=1)])
+            for epoch, value in enumerate(series, start=0 if name in record.BEFORE_TRAINING_COSTS else 1)])
         client.set_terminated(trial.info.run_id, "FAILED" if ended == Status.FAILED else "FINISHED")
     if best:
         params[record.BEST_TRIAL_ID] = best
@@ -193,6 +196,10 @@ def test_trial_rows_are_read_from_the_runs_metrics(store):
             assert row["epoch_time_s"] == pytest.approx(sum(times) / len(times))
         else:
             assert pd.isna(row["epoch_time_s"])
+    costly = table.loc["aaaa0001"]  # what it cost: as its run last logged it
+    assert (costly["params"], costly["latency_ms"], costly["epoch_seconds"], costly["peak_memory_mb"]) == \
+        (2113.0, 0.031, 2.0, 420.5)
+    assert table.loc[["aaaa0002", "aaaa0003", "aaaa0004"], list(record.COSTS)].isna().all().all()
     assert table.loc["aaaa0002", "best_val_loss"] == 0.12  # the lowest val_loss, not the last
     assert table.loc["aaaa0004", "error"] == "ValueError: train_loss is nan"
 

@@ -33,7 +33,7 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "roles": [Role.SEARCH, Role.TRIAL, Role.REEVALUATION, Role.COMPARISON],
     "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
                  Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED],
-    "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names},
+    "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names}, *record.COSTS,
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
                 record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED],
     "params": [record.SETTINGS_PREFIX, record.SEARCH_METRIC, record.SEARCH_MODE, record.TASK_PARAM,

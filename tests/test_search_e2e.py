@@ -72,6 +72,13 @@ def test_staged_search_records_every_ending(workdir, local_ray):
         for name in ("train_loss", "val_mae", "val_rmse", "epoch_time_s"):
             assert len(client.get_metric_history(trial.info.run_id, name)) == len(steps)
         assert trial.data.params["model_params"] == "865"  # RNN(1,16) 304 + RNN(16,16) 544 + Linear 17
+        # Its measured costs: known before training once at step 0, the others every epoch.
+        cost = {name: client.get_metric_history(trial.info.run_id, name)
+                for name in ("params", "latency_ms", "epoch_seconds", "peak_memory_mb")}
+        assert [(m.step, m.value) for m in cost["params"]] == [(0, 865.0)]
+        assert [m.step for m in cost["latency_ms"]] == [0] and cost["latency_ms"][0].value > 0
+        for name in ("epoch_seconds", "peak_memory_mb"):
+            assert sorted(m.step for m in cost[name]) == steps and all(m.value > 0 for m in cost[name])
         assert trial.data.tags["ray.node_id"]
         artifacts = {a.path for a in client.list_artifacts(trial.info.run_id)}
         assert {"learning_curve.png", "best_checkpoint"} <= artifacts

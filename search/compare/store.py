@@ -181,7 +181,7 @@ def load_searches(client: MlflowClient, experiment, every_run: bool = False) -> 
 def load_trials(client: MlflowClient, search: SearchRecord) -> list[TrialRecord]:
     runs = all_runs(client, [search.experiment_id], record.trial_runs_filter(search.run.info.run_id),
                     ["attributes.start_time ASC"])
-    curves = record.CURVES.get(search.kind, record.ALL_CURVES)
+    curves = (*record.CURVES.get(search.kind, record.ALL_CURVES), *record.COSTS)
     trials = []
     for run in runs:
         history = {}

@@ -105,6 +105,7 @@ def trials_table(search: SearchRecord) -> pd.DataFrame:
         row["error"] = trial.error or ""
         times = trial.values("epoch_time_s")
         row["epoch_time_s"] = sum(times) / len(times) if times else None
+        row.update(trial_costs(trial))
         for metric in tests:
             row[metric] = search.metrics.get(metric) if is_best else None
         if search.reevaluations:
@@ -113,6 +114,13 @@ def trials_table(search: SearchRecord) -> pd.DataFrame:
         row["run_id"] = trial.run_id
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def trial_costs(trial: TrialRecord) -> dict[str, float | None]:
+    """What a trial cost, as its run last logged it: the median epoch and the peak memory over
+    all its epochs are the values of its last epoch."""
+    values = {name: trial.values(name) for name in record.COSTS}
+    return {name: found[-1] if found else None for name, found in values.items()}
 
 
 def display_trials_table(table: pd.DataFrame, search: SearchRecord) -> pd.DataFrame:
@@ -128,6 +136,9 @@ def display_trials_table(table: pd.DataFrame, search: SearchRecord) -> pd.DataFr
     shown["epochs"] = table["epochs"]
     shown["ended"] = [f"{ended}: {error}" if error else ended for ended, error in zip(table["ended"], table["error"])]
     shown["epoch time (s, mean)"] = table["epoch_time_s"]
+    for name in record.COSTS:
+        if name in table:
+            shown[name] = table[name]
     for metric in record.TEST_METRICS.get(search.kind, ("test_loss",)):
         shown[metric] = table[metric]
     mean, std = record.mean_and_std(record.reeval_metric(search.metric))
