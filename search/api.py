@@ -52,6 +52,10 @@ class SearchResult:
     reevaluation: pd.DataFrame | None = None
     reeval_winner_trial_id: str | None = None
     reeval_metrics: dict[str, float] = field(default_factory=dict)
+    # With several search.objectives: the Pareto front, a row per member by the first objective
+    # (trial, each objective at its best epoch, its test metrics, selected); best_trial_id is
+    # the member search.select picked.
+    pareto: pd.DataFrame | None = None
 
     @property
     def exit_code(self) -> int:

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 
 from search.evaluate import Evaluation
+from search.front import Front
 from search.reevaluate import Reevaluation
 from search.spec import Spec
 from search.summary import display_table, format_float_table, mean_std, plus_minus
@@ -15,12 +16,15 @@ from search.yardsticks import against_yardsticks, headline_metric
 
 
 def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: Evaluation, wall: float,
-                 experiment_dir: str, reevaluation: Reevaluation | None = None) -> None:
+                 experiment_dir: str, reevaluation: Reevaluation | None = None, front: Front | None = None) -> None:
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     print(f"\n[search] {spec.name}: {len(table)} trials in {wall:.0f} s "
           f"({', '.join(f'{n} {s}' for s, n in counts.items())})\n")
     print(format_float_table(display_table(table)))
-    print(f"\nBest trial {evaluation.trial_id} ({spec.search.metric} {evaluation.selection_value:.6g}):")
+    if front is not None:
+        print_front(spec, front)
+    chosen = "Exported member" if front is not None else "Best trial"
+    print(f"\n{chosen} {evaluation.trial_id} ({spec.search.metric} {evaluation.selection_value:.6g}):")
     for key in spec.space:
         section, _, option = key.partition(".")
         print(f"  {key} = {evaluation.config[section][option]}")
@@ -51,6 +55,14 @@ def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: 
     print(f"Ray Tune results: {experiment_dir}")
 
 
+def print_front(spec: Spec, front: Front) -> None:
+    print(f"\nPareto front: {len(front.members)} of the {front.candidates} completed trials that broke no "
+          f"constraint, by {front.metrics[0]} (each at its best epoch by {spec.search.metric}; each scored "
+          "once on the test split):")
+    print(format_float_table(front.table()))
+    print(f"Exported: {front.selected.trial_id}, {front.rule} (search.select).")
+
+
 def print_reevaluation(reevaluation: Reevaluation) -> None:
     seeds = max((len(found) for found in reevaluation.seeds.values()), default=0)
     print(f"\nRe-evaluated: the top {len(reevaluation.ranked)} by {reevaluation.metric}, each trained again "
@@ -75,7 +87,8 @@ def print_reevaluation(reevaluation: Reevaluation) -> None:
 
 def print_no_result(spec: Spec, table: pd.DataFrame) -> None:
     print(format_float_table(table))
-    print(f"\n[search] no trial produced a finite {spec.search.metric}; nothing to evaluate.", file=sys.stderr)
+    wanted = " and ".join(o.metric for o in spec.search.objective_list)
+    print(f"\n[search] no trial produced a finite {wanted}; nothing to evaluate.", file=sys.stderr)
 
 
 def print_interrupted(spec: Spec, ended: int, experiment_dir: str) -> None:

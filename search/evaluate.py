@@ -43,19 +43,26 @@ def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | 
         best = results.get_best_result(metric=metric, mode=mode, scope="all", filter_nan_and_inf=True)
     except RuntimeError:
         return None
-    checkpoint = best.get_best_checkpoint(metric=metric, mode=mode)
+    return evaluate_result(task, loaded, best, metric, mode)
+
+
+def evaluate_result(task: Task, loaded: Any, result, metric: str, mode: str,
+                    yardsticks: bool = True) -> Evaluation | None:
+    """One trial's (a Tune Result's) best checkpoint by `metric` on the test split, with the
+    yardsticks on the same split unless told not to; None when it has no checkpoint."""
+    checkpoint = result.get_best_checkpoint(metric=metric, mode=mode)
     if checkpoint is None:
         return None
-    config = best.config
+    config = result.config
     options = task.Options(**config["data"])
     with checkpoint.as_directory() as folder:
         trial = trial_at_checkpoint(task, loaded, config, folder)
     scores = trial.score("test")
     confusion = scores.pop("test_confusion", None)
-    history = best.metrics_dataframe
+    history = result.metrics_dataframe
     selection = history[metric].min() if mode == "min" else history[metric].max()
     return Evaluation(
-        trial_id=best.metrics["trial_id"], config=config, selection_value=float(selection),
-        test=scores, baselines=task.baselines(loaded, options),
+        trial_id=result.metrics["trial_id"], config=config, selection_value=float(selection),
+        test=scores, baselines=task.baselines(loaded, options) if yardsticks else {},
         test_confusion=confusion, class_names=trial.splits.class_names, trial=trial,
     )

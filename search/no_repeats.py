@@ -43,6 +43,10 @@ class NoRepeats(Searcher):
         return True
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        # The searcher was made with its metric(s): Tune's one metric must not replace a list
+        # of objectives (OptunaSearch would take it).
+        if self.searcher.metric is not None:
+            metric = mode = None
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict | None:

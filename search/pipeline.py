@@ -17,6 +17,7 @@ from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
 from search.evaluate import Evaluation, evaluate_best
+from search.front import Front, evaluate_front
 from search.lineage import DataIdentity, data_identity, logged_data_digest
 from search.model_export import log_best_model
 from search.mps import report_gpu_sharing
@@ -30,6 +31,8 @@ from search.record import (
     MODEL_NAME_PARAM,
     RAY_EXPERIMENT_DIR,
     RAY_RUN_NAME,
+    SEARCH_METRIC,
+    SEARCH_MODE,
     SEARCH_WALL_TIME,
     SETTINGS_PREFIX,
     SMOKE_PARAM,
@@ -59,6 +62,8 @@ def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
     params = {TASK_PARAM: spec.task, MODEL_NAME_PARAM: spec.model["name"], SMOKE_PARAM: smoke}
     params.update({f"{SETTINGS_PREFIX}{k}": v for k, v in flatten(spec.search.model_dump()).items()})
     params.update({f"{SPACE_PREFIX}{k}": space_param(d.kind, d.args) for k, d in spec.space.items()})
+    if spec.search.objectives:  # the objective that picks each trial's epoch, as a single search names it
+        params.update({SEARCH_METRIC: spec.search.metric, SEARCH_MODE: spec.search.mode})
     return params
 
 
@@ -158,8 +163,13 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         print_interrupted(spec, len(logger.trials) - logger.count(Status.INTERRUPTED), experiment_dir)
         return result
 
+    front = None
     try:
-        evaluation = evaluate_best(spec, task, loaded, results)
+        if spec.search.objectives:
+            front = evaluate_front(spec, task, loaded, results, tracker, logger)
+            evaluation = front.selected if front else None
+        else:
+            evaluation = evaluate_best(spec, task, loaded, results)
     except CheckpointRefused as err:
         # The best trial's weights were replaced in storage by something that is not a
         # checkpoint: the trials' record stays, the search ends failed, saying which file.
@@ -183,7 +193,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
             print_interrupted(spec, len(logger.trials), experiment_dir)
             return result
         _log_reevaluation(tracker, reevaluation)
-    result.trials = _log_summary(tracker, spec, logger, reevaluation)
+    result.trials = _log_summary(tracker, spec, logger, reevaluation, front)
     exported_evaluation = reevaluation.exported if reevaluation and reevaluation.exported else evaluation
     exported = log_best_model(tracker, spec, task, loaded, exported_evaluation)
     if exported.warning:
@@ -192,12 +202,14 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
     failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
     tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
     tracker.end_search("FINISHED")
-    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
+    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation, front)
     result.status = "finished"
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
     result.best_config = flatten(evaluation.config)
     result.test_metrics, result.baselines = dict(evaluation.test), dict(evaluation.baselines)
     result.model_uri, result.registered_model = exported.model_uri, exported.registered
+    if front is not None:
+        result.pareto = front.table()
     if reevaluation is not None:
         result.reevaluation = reevaluation.table()
         result.reeval_winner_trial_id = reevaluation.winner
@@ -230,8 +242,9 @@ def check_same_data(previous: ResumeRecord, identity: DataIdentity, experiment_d
                         "it started with")
 
 
-def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation: Reevaluation | None = None):
-    table = trials_table(spec, logger, trial_table_columns(reevaluation))
+def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation: Reevaluation | None = None,
+                 front: Front | None = None):
+    table = trials_table(spec, logger, trial_table_columns(reevaluation), front)
     tracker.client.log_text(tracker.run_id, table.to_csv(index=False), TRIALS_CSV)
     tracker.client.log_text(tracker.run_id, to_markdown(display_table(table)), TRIALS_MD)
     return table

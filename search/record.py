@@ -24,6 +24,8 @@ RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the R
 RAY_NODE_ID, DEVICE = "ray.node_id", "device"  # where a trial ran
 COMPARED = "search.compared"  # a comparison run's experiments
 CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose config it trains again
+# With several objectives: "true" on each trial run of the Pareto front (no other trial run has it).
+PARETO = "search.pareto"
 
 
 class Role:
@@ -111,6 +113,7 @@ EPOCH_SECONDS, PEAK_MEMORY_MB = "epoch_seconds", "peak_memory_mb"
 BEFORE_TRAINING_COSTS = (PARAMS, LATENCY_MS)
 EPOCH_COSTS = (EPOCH_SECONDS, PEAK_MEMORY_MB)
 COSTS = (PARAMS, EPOCH_SECONDS, PEAK_MEMORY_MB, LATENCY_MS)
+PARETO_SIZE = "pareto_size"  # a search run's: how many trials its Pareto front holds
 
 
 def mean_and_std(name: str) -> tuple[str, str]:
@@ -125,6 +128,7 @@ def reeval_metric(metric: str) -> str:
 # A search run's: the search's own settings (search.metric, search.mode, ...) and what it ran.
 SETTINGS_PREFIX = "search."
 SEARCH_METRIC, SEARCH_MODE = "search.metric", "search.mode"
+SEARCH_OBJECTIVES = "search.objectives"  # several objectives: [{'metric': ..., 'mode': ...}, ...]
 TASK_PARAM, MODEL_NAME_PARAM, SMOKE_PARAM = "task", "model.name", "smoke"
 MODEL_PARAMS = "model_params"  # a trial run's network parameter count
 SPACE_PREFIX = "space."  # a search run's searched dimensions: space.<key> = space_param(...)
@@ -145,6 +149,8 @@ BEST_MODEL = "best_model"  # a search run's logged MLflow model (also its regist
 PREPROCESSING = "preprocessing.json"  # beside the best model, in its extra_files
 ERROR_TEXT = "error.txt"
 ARTIFACT_ERROR_TEXT = "artifact_error.txt"
+PARETO_CSV = "pareto.csv"  # a search run's Pareto front, a row per member (search.compare writes one too)
+PARETO_PNG = "pareto.png"  # search.compare's picture of a search's front
 
 COMPARISON_EXPERIMENT = "comparisons"
 # The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).

@@ -49,8 +49,8 @@ class SuccessiveHalving(HyperBandForBOHB):
     count only running trials against max_concurrent).
     """
 
-    def __init__(self, epochs: int, first_rung: int, reduction_factor: int, trials: int):
-        super().__init__(time_attr="epoch", max_t=epochs, reduction_factor=reduction_factor)
+    def __init__(self, epochs: int, first_rung: int, reduction_factor: int, trials: int, **judged: str):
+        super().__init__(time_attr="epoch", max_t=epochs, reduction_factor=reduction_factor, **judged)
         self.rungs = rungs(first_rung, reduction_factor, epochs)
         use_one_bracket_shape(self, halvings=len(self.rungs), first_rung=first_rung,
                               trials_per_bracket=bracket_size(trials, reduction_factor, len(self.rungs)))
@@ -70,11 +70,22 @@ def build_scheduler(spec: Spec, trials: int):
     scheduler = spec.search.scheduler
     if scheduler.name == "none":
         return FIFOScheduler()
+    judged = judged_objective(spec)
     if scheduler.name == "successive_halving":
-        return SuccessiveHalving(spec.train.epochs, scheduler.grace_period, int(scheduler.reduction_factor), trials)
+        return SuccessiveHalving(spec.train.epochs, scheduler.grace_period, int(scheduler.reduction_factor), trials,
+                                 **judged)
     return ASHAScheduler(
         time_attr="epoch", max_t=spec.train.epochs,
-        grace_period=scheduler.grace_period, reduction_factor=scheduler.reduction_factor)
+        grace_period=scheduler.grace_period, reduction_factor=scheduler.reduction_factor, **judged)
+
+
+def judged_objective(spec: Spec) -> dict[str, str]:
+    """The metric and mode a scheduler judges, where Tune does not hand it one: with several
+    objectives, search.scheduler.metric (Tune's TuneConfig then has none)."""
+    if not spec.search.objectives:
+        return {}
+    mode = next(o.mode for o in spec.search.objectives if o.metric == spec.search.scheduler.metric)
+    return {"metric": spec.search.scheduler.metric, "mode": mode}
 
 
 def nothing_to_compare(spec: Spec, trials: int) -> str | None:

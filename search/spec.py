@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from search.errors import SpecError
-from search.record import EPOCH_METRICS
+from search.record import COSTS, EPOCH_METRICS
 
 SEARCHABLE_SECTIONS = ("data", "model", "train")
 # The most trials one search may ask for (grid dimensions multiply num_samples). Ray Tune
@@ -80,6 +80,8 @@ class SchedulerSettings(Strict):
     name: Literal["asha", "successive_halving", "none"] = "asha"
     grace_period: int = Field(1, ge=1)  # the first rung, in epochs
     reduction_factor: float = Field(2, gt=1)  # 1/reduction_factor of a rung goes on
+    # With several search.objectives: the one the scheduler judges (it compares one number).
+    metric: Optional[str] = None
 
 
 class ReevaluateSettings(Strict):
@@ -100,9 +102,27 @@ class ResourceSettings(Strict):
         return self
 
 
+class Objective(Strict):
+    metric: str
+    mode: Literal["min", "max"]
+
+
+class SelectSettings(Strict):
+    """Which member of the Pareto front is exported: among the members within `within` (a
+    share: 0.02 is 2%) of the front's best on `objective`, the best on the other objectives."""
+
+    objective: str
+    within: float = Field(0.0, ge=0)
+
+
 class SearchSettings(Strict):
     metric: str = "val_loss"
     mode: Literal["min", "max"] = "min"
+    # 1 to 3 {metric, mode}, in place of metric/mode; two or three make a Pareto front. Each
+    # trial is represented by its best epoch on the first objective that training changes:
+    # metric/mode then hold that one (see _objectives_replace_metric).
+    objectives: Optional[list[Objective]] = Field(None, min_length=1, max_length=3)
+    select: Optional[SelectSettings] = None  # which front member is exported; null = best on the first
     algorithm: Literal["optuna", "random", "grid"] = "optuna"
     num_samples: int = Field(12, ge=1)  # trials; for grid, repeats of the whole grid
     max_concurrent: int = Field(2, ge=1)
@@ -113,6 +133,43 @@ class SearchSettings(Strict):
     storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
     max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
     fail_fast: bool = False  # stop the whole search at the first failed trial
+
+    @model_validator(mode="after")
+    def _objectives_replace_metric(self):
+        """With objectives, metric/mode become the objective that picks each trial's epoch (its
+        checkpoint, the one evaluated): the first one that training changes. Costs are the
+        same at every epoch, so they cannot pick one. One objective is metric/mode itself."""
+        if self.objectives is None:
+            return self
+        given = sorted({"metric", "mode"} & self.model_fields_set)
+        if given:
+            raise ValueError(f"objectives replace metric and mode: give one or the other (got objectives "
+                             f"and {' and '.join(given)})")
+        metrics = [objective.metric for objective in self.objectives]
+        if len(set(metrics)) < len(metrics):
+            raise ValueError(f"objectives: each metric once (got {', '.join(metrics)})")
+        trained = [objective for objective in self.objectives if objective.metric not in COSTS]
+        if not trained:
+            raise ValueError(f"objectives: {', '.join(metrics)} are all costs, the same at every epoch: add a "
+                             "metric that training changes (val_loss, val_acc, ...)")
+        self.metric, self.mode = trained[0].metric, trained[0].mode
+        if len(self.objectives) == 1:
+            self.objectives = None  # the same as metric/mode
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_derived_metric(self, handler) -> dict[str, Any]:
+        # Written back as given: objectives alone (metric/mode were derived from them).
+        data = handler(self)
+        if self.objectives is not None:
+            data.pop("metric", None)
+            data.pop("mode", None)
+        return data
+
+    @property
+    def objective_list(self) -> list[Objective]:
+        """Every objective, first to last (one: metric/mode)."""
+        return list(self.objectives) if self.objectives else [Objective(metric=self.metric, mode=self.mode)]
 
 
 class TrackingSettings(Strict):
@@ -344,11 +401,15 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
     spec = spec.model_copy(update={"data": data, "model": model})
 
     allowed_metrics = EPOCH_METRICS[task.kind]
+    _check_objectives(spec, task.kind, fail)
+    if spec.search.metric in COSTS:
+        raise fail(f"search.metric: {spec.search.metric} is a cost, the same at every epoch: use it in "
+                   "search.objectives beside a metric that training changes, or in search.constraints")
     if spec.search.metric not in allowed_metrics:
         raise fail(f"search.metric: {spec.search.metric!r} is not reported by a {task.kind} task; "
                    f"allowed: {', '.join(allowed_metrics)}")
     scheduler = spec.search.scheduler
-    if scheduler.name != "none" and scheduler.grace_period > spec.train.epochs:
+    if scheduler.name in ("asha", "successive_halving") and scheduler.grace_period > spec.train.epochs:
         raise fail(f"search.scheduler.grace_period: {scheduler.grace_period} is above "
                    f"train.epochs {spec.train.epochs} (the scheduler's max_t)")
     if scheduler.name == "successive_halving":
@@ -371,6 +432,38 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
             raise fail(f"space.{continuous[0]}: search.algorithm grid takes only choice or grid "
                        f"dimensions (got {spec.space[continuous[0]].kind})")
     return spec
+
+
+def _check_objectives(spec: Spec, kind: str, fail) -> None:
+    """Several objectives: each a metric the task reports or a cost; a scheduler told which one
+    it judges; a selection rule on one of them."""
+    search = spec.search
+    allowed = (*EPOCH_METRICS[kind], *COSTS)
+    for index, objective in enumerate(search.objectives or []):
+        if objective.metric not in allowed:
+            raise fail(f"search.objectives[{index}].metric: {objective.metric!r} is not reported by a {kind} "
+                       f"task; allowed: {', '.join(allowed)}")
+    metrics = [objective.metric for objective in search.objective_list]
+    scheduler = search.scheduler
+    judged = [metric for metric in metrics if metric not in COSTS]
+    if scheduler.metric is not None:
+        if scheduler.name == "none":
+            raise fail("search.scheduler.metric: a scheduler of name none judges nothing")
+        if scheduler.metric not in judged:
+            raise fail(f"search.scheduler.metric: {scheduler.metric!r} is not an objective that training "
+                       f"changes; allowed: {', '.join(judged)}")
+    elif search.objectives and scheduler.name != "none":
+        raise fail(f"search.scheduler.metric: {scheduler.name} judges one metric; with several search.objectives "
+                   f"name the one it judges ({', '.join(judged)}), or set search.scheduler.name none")
+    if search.select is not None:
+        if not search.objectives:
+            raise fail("search.select: picks a member of the Pareto front of several search.objectives")
+        if search.select.objective not in metrics:
+            raise fail(f"search.select.objective: {search.select.objective!r} is not an objective; "
+                       f"allowed: {', '.join(metrics)}")
+    if search.objectives and search.reevaluate is not None:
+        raise fail("search.reevaluate: ranks configurations by one metric; with several search.objectives the "
+                   "Pareto front is the result, each member evaluated once on the test split")
 
 
 def trial_count(spec: Spec) -> int:

@@ -12,8 +12,10 @@ from search.record import Status
 from search.spec import Spec
 
 
-def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None) -> pd.DataFrame:
-    """`extra`: more columns by trial id (the re-evaluation's mean and std over seeds)."""
+def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None, front=None) -> pd.DataFrame:
+    """`extra`: more columns by trial id (the re-evaluation's mean and std over seeds). With several
+    objectives, each one at the trial's best epoch (<metric>_at_best) and whether it is on the
+    Pareto `front`, whose members come first."""
     rows = []
     for trial_id, trial in logger.trials.items():
         last = trial.history[-1] if trial.history else {}
@@ -21,6 +23,8 @@ def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None) -> pd
                "epochs": last.get("epoch", 0), "status": trial.status or Status.RUNNING,
                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
                f"best_{spec.search.metric}": (trial.best or {}).get(spec.search.metric)}
+        if spec.search.objectives:
+            row.update(objective_columns(spec, trial_id, trial, front))
         row.update((extra or {}).get(trial_id, {}))
         if trial.error is not None:
             row["error"] = trial.error
@@ -29,7 +33,19 @@ def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None) -> pd
     if not table.empty:
         key = f"best_{spec.search.metric}"
         table = table.sort_values(key, ascending=spec.search.mode == "min", na_position="last")
+        if "pareto" in table:  # the front first, by its first objective, as front.members are
+            order = {trial: i for i, trial in enumerate(front.members if front else [])}
+            table = table.sort_values("trial", key=lambda ids: ids.map(lambda t: order.get(t, len(order))),
+                                      kind="stable")
     return table.reset_index(drop=True)
+
+
+def objective_columns(spec: Spec, trial_id: str, trial, front) -> dict:
+    row = {"pareto": front is not None and trial_id in front.values}
+    for objective in spec.search.objective_list:
+        if objective.metric != spec.search.metric:
+            row[f"{objective.metric}_at_best"] = (trial.best or {}).get(objective.metric)
+    return row
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 6) -> str:

@@ -11,6 +11,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import SpecError
 from search.no_repeats import NoRepeats
+from search.objective_feedback import ObjectiveFeedback
 from search.schedulers import build_scheduler
 from search.space import expected_trials, param_space
 from search.spec import Spec
@@ -31,6 +32,13 @@ def build_searcher(spec: Spec):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.TPESampler(seed=search.seed, multivariate=True)
+        if search.objectives:
+            # Several objectives: Optuna's TPE is multi-objective (MOTPE) when its study has
+            # several directions, which OptunaSearch makes from lists of metrics and modes.
+            objectives = search.objective_list
+            searcher = OptunaSearch(metric=[o.metric for o in objectives], mode=[o.mode for o in objectives],
+                                    sampler=sampler)
+            return NoRepeats(ObjectiveFeedback(searcher, search.metric, search.mode))
         return NoRepeats(OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler))
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
@@ -82,7 +90,10 @@ def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], stora
 def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, storage: str, name: str,
            callbacks: list) -> tune.Tuner:
     search = spec.search
-    tune_config.metric, tune_config.mode = search.metric, search.mode
+    # With several objectives Tune has no one metric: the searcher has its list, the scheduler the
+    # one it judges (search.scheduler.metric), and the best checkpoint is kept by search.metric.
+    if not search.objectives:
+        tune_config.metric, tune_config.mode = search.metric, search.mode
     # A fresh worker costs seconds (process start, torch import); reuse it.
     tune_config.reuse_actors = True
     # Short names: Ray's default puts every config value into the folder name.

@@ -77,10 +77,7 @@ def test_a_continued_trial_keeps_its_timed_latency_and_its_earlier_peak():
         memory.close()
 
 
-def test_latency_is_per_example_and_leaves_the_model_in_training_mode():
+def test_latency_leaves_the_model_in_training_mode():
     trial = make_trial("rnn_units.yaml", ["train.batch_size=64"], smoke=True)
-    one = forward_latency_ms(trial)
-    assert trial.state.model.training
-    trial.train_settings = trial.train_settings.model_copy(update={"batch_size": 1})
-    single = forward_latency_ms(trial)
-    assert single > one  # batching spreads a forward pass's fixed cost over its examples
+    assert 0 < forward_latency_ms(trial, batches=3) < 1000
+    assert trial.state.model.training  # the next epoch trains with dropout as before

@@ -26,6 +26,7 @@ from search.compare.plots import (
     importance_png,
     learning_curves_png,
     parallel_coordinates_png,
+    pareto_png,
     side_by_side_png,
 )
 from search.compare.report import DIGITS, Report
@@ -40,6 +41,8 @@ from search.compare.tables import (
     best_table,
     display_best_table,
     display_trials_table,
+    objective_points,
+    pareto_table,
     settings_as_run,
     short,
     trials_table,
@@ -170,6 +173,8 @@ def add_search_section(report: Report, search: SearchRecord, folder: str, top_k:
     if curves:
         report.heading(2, f"Learning curves of the top {top_k}")
         report.image(f"{folder}/learning_curves.png", curves, f"{search.experiment}: learning curves")
+    if search.objectives:
+        add_front_section(report, search, folder)
     parallel = parallel_coordinates_png(search)
     if parallel:
         report.heading(2, "Searched keys against the selection metric")
@@ -185,6 +190,21 @@ def add_search_section(report: Report, search: SearchRecord, folder: str, top_k:
     report.image(f"{folder}/importance.png",
                  importance_png(importances, f"{search.experiment}: what moved {search.metric}"),
                  f"{search.experiment}: hyperparameter importance")
+
+
+def add_front_section(report: Report, search: SearchRecord, folder: str) -> None:
+    objectives = ", ".join(f"{metric} ({mode})" for metric, mode in search.objectives)
+    report.heading(2, "Pareto front")
+    front = pareto_table(search)
+    if front.empty:
+        report.text(f"Objectives {objectives}: no trial run is tagged {record.PARETO} (the search did not end).")
+        return
+    report.text(f"Objectives {objectives}, each trial at its best epoch by {search.metric}. The members no other "
+                "completed trial dominates, each scored once on the test split; selected: the member exported.")
+    report.table(front.drop(columns="run_id"), f"{folder}/{record.PARETO_CSV}", front)
+    picture = pareto_png(search, objective_points(search))
+    if picture:
+        report.image(f"{folder}/{record.PARETO_PNG}", picture, f"{search.experiment}: Pareto front")
 
 
 def describe_choice(search: SearchRecord, every_run: bool) -> str:

@@ -149,3 +149,49 @@ def side_by_side_png(pictures: list[tuple[str, bytes]]) -> bytes | None:
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     return png_bytes(fig)
+
+
+def pareto_png(search: SearchRecord, points) -> bytes | None:
+    """The trials on their objectives (each at its best epoch): two objectives a scatter with
+    the front drawn as the steps between its members, three a scatter matrix. Grey: the other
+    completed trials; red: the front; circled: the member exported."""
+    objectives = search.objectives
+    if points.empty or len(objectives) < 2:
+        return None
+    if len(objectives) == 2:
+        fig, ax = plt.subplots(figsize=(6.5, 5))
+        _pareto_panel(ax, points, objectives[0], objectives[1], steps=True)
+        ax.legend(fontsize=8)
+    else:
+        fig, axes = plt.subplots(3, 3, figsize=(10, 9))
+        for row, y in enumerate(objectives):
+            for column, x in enumerate(objectives):
+                ax = axes[row][column]
+                if row == column:
+                    ax.axis("off")
+                    ax.text(0.5, 0.5, f"{x[0]}\n({x[1]})", ha="center", va="center", fontsize=11)
+                    continue
+                _pareto_panel(ax, points, x, y, steps=False)
+        axes[0][1].legend(fontsize=8)
+    fig.suptitle(f"{search.experiment}: {len(points)} trials, Pareto front of "
+                 f"{int(points['pareto'].sum())} (each trial at its best epoch by {search.metric})", fontsize=10)
+    return png_bytes(fig)
+
+
+def _pareto_panel(ax, points, x: tuple[str, str], y: tuple[str, str], steps: bool) -> None:
+    others, front = points[~points["pareto"]], points[points["pareto"]]
+    ax.scatter(others[x[0]], others[y[0]], color="grey", alpha=0.6, s=22, label="other trials")
+    ax.scatter(front[x[0]], front[y[0]], color="tab:red", s=30, label="Pareto front", zorder=3)
+    if steps and len(front) > 1:
+        # Between two members sorted on x, the front holds the better y until the next member.
+        ordered = front.sort_values(x[0], ascending=x[1] == "min")
+        ax.step(ordered[x[0]], ordered[y[0]], where="post", color="tab:red", alpha=0.6)
+    chosen = points[points["selected"]]
+    ax.scatter(chosen[x[0]], chosen[y[0]], s=160, facecolors="none", edgecolors="black", label="exported",
+               zorder=4)
+    for axis, (name, mode) in (("x", x), ("y", y)):
+        values = points[name]
+        if (values > 0).all() and values.max() > 10 * values.min():
+            getattr(ax, f"set_{axis}scale")("log")
+        getattr(ax, f"set_{axis}label")(f"{name} ({mode})", fontsize=8)
+    ax.grid(alpha=0.3)

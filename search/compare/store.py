@@ -35,6 +35,18 @@ class TrialRecord:
     error: str | None
     params: dict[str, str]  # the trial's whole resolved config, as dotted keys
     history: dict[str, list[tuple[int, float]]]  # metric -> [(epoch, value)], epochs ascending
+    tags: dict[str, str] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)  # test_* of a Pareto front member, scored once
+
+    @property
+    def pareto(self) -> bool:
+        return self.tags.get(record.PARETO) == "true"
+
+    def value_at(self, metric: str, epoch: int) -> float | None:
+        """`metric` at `epoch`; a cost known before training (logged once, at step 0) at any epoch."""
+        found = dict(self.history.get(metric, []))
+        value = found.get(epoch, found.get(0))
+        return value if value is not None and math.isfinite(value) else None
 
     def values(self, metric: str) -> list[float]:
         return [value for _, value in self.history.get(metric, []) if math.isfinite(value)]
@@ -81,6 +93,22 @@ class SearchRecord:
     @property
     def mode(self) -> str:
         return self.params.get(record.SEARCH_MODE, "min")
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """[(metric, mode), ...] of a search of several objectives; [] for one metric."""
+        written = record.read_param(self.params.get(record.SEARCH_OBJECTIVES, "None"))
+        if not isinstance(written, list):
+            return []
+        return [(o["metric"], o["mode"]) for o in written if isinstance(o, dict) and {"metric", "mode"} <= set(o)]
+
+    def best_epoch(self, trial: TrialRecord) -> int | None:
+        """The epoch that stands for the trial: its best by the search metric (the first, on a tie)."""
+        curve = [(step, value) for step, value in trial.history.get(self.metric, []) if math.isfinite(value)]
+        if not curve:
+            return None
+        sign = 1 if self.mode == "min" else -1
+        return min(curve, key=lambda point: (sign * point[1], point[0]))[0]
 
     @property
     def space(self) -> dict[str, tuple[str, list]]:
@@ -192,7 +220,8 @@ def load_trials(client: MlflowClient, search: SearchRecord) -> list[TrialRecord]
         trials.append(TrialRecord(
             run_id=run.info.run_id, trial_id=run.data.tags.get(record.TRIAL_ID, run.info.run_name),
             status=run.data.tags.get(record.STATUS, Status.RUNNING), error=run.data.tags.get(record.ERROR),
-            params=params, history=history))
+            params=params, history=history, tags=dict(run.data.tags),
+            test={k: v for k, v in run.data.metrics.items() if k.startswith("test_")}))
     return trials
 
 

@@ -156,6 +156,40 @@ def value_range(low, high) -> str:
     return f"{low:.4g}–{high:.4g}"
 
 
+# --- one search of several objectives: its Pareto front -------------------------------------
+def objective_points(search: SearchRecord) -> pd.DataFrame:
+    """A row per completed trial with every objective at its best epoch by the search metric
+    (the epoch that stands for it, as the search ranked it): trial, objectives, whether it is
+    on the front (its run's search.pareto tag) and whether it is the one exported."""
+    metrics = [metric for metric, _ in search.objectives]
+    rows = []
+    for trial in search.trials:
+        epoch = search.best_epoch(trial)
+        if epoch is None or not record.is_completed(trial.status):
+            continue
+        values = {metric: trial.value_at(metric, epoch) for metric in metrics}
+        if all(value is not None for value in values.values()):
+            rows.append({"trial": trial.trial_id, **values, "pareto": trial.pareto,
+                         "selected": trial.trial_id == search.best_trial_id, "run_id": trial.run_id})
+    return pd.DataFrame(rows, columns=["trial", *metrics, "pareto", "selected", "run_id"])
+
+
+def pareto_table(search: SearchRecord) -> pd.DataFrame:
+    """The front, a row per member by the first objective: its objectives, its test metrics
+    (scored once, logged on its run), whether it is the one exported."""
+    points = objective_points(search)
+    front = points[points["pareto"]].drop(columns="pareto")
+    if front.empty:
+        return front
+    first, mode = search.objectives[0]
+    front = front.sort_values([first, "trial"], ascending=[mode == "min", True])
+    tests = {t.trial_id: t.test for t in search.trials}
+    names = [m for m in record.TEST_METRICS.get(search.kind, ("test_loss",))]
+    for name in names:
+        front[name] = [tests.get(trial, {}).get(name) for trial in front["trial"]]
+    return front[[c for c in front.columns if c != "run_id"] + ["run_id"]].reset_index(drop=True)
+
+
 # --- across searches: each search's best, by task kind ---------------------------------------
 def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
     """One row per search of this kind: its best config, selection value and test metrics.
@@ -181,7 +215,7 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
                "trials": len(search.trials), "trials_completed": finished,
                "best_trial": best.trial_id,
                "best_config": ", ".join(f"{k}={short(v)}" for k, v in config.items() if v is not None),
-               "selection_metric": f"{search.metric} ({search.mode})", "selection_value": selection}
+               "selection_metric": selection_metric(search), "selection_value": selection}
         for metric in record.TEST_METRICS[kind]:
             row[metric] = search.metrics.get(metric)
         # Beside the best, its yardsticks on the same test split and the verdict against them
@@ -199,6 +233,15 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     return table[[c for c in table.columns if c != "run_id"] + ["run_id"]] if rows else table
+
+
+def selection_metric(search: SearchRecord) -> str:
+    """How the search picked its best: its metric, or its objectives and the metric that picks
+    each trial's epoch (the selection value is the exported member's value of that one)."""
+    if search.objectives:
+        objectives = ", ".join(f"{metric} ({mode})" for metric, mode in search.objectives)
+        return f"Pareto front of {objectives}; {search.metric} ({search.mode})"
+    return f"{search.metric} ({search.mode})"
 
 
 def reevaluation_columns(search: SearchRecord) -> dict[str, object]:
