@@ -88,7 +88,8 @@ def print_reevaluation(reevaluation: Reevaluation) -> None:
 def print_no_result(spec: Spec, table: pd.DataFrame) -> None:
     print(format_float_table(table))
     wanted = " and ".join(o.metric for o in spec.search.objective_list)
-    print(f"\n[search] no trial produced a finite {wanted}; nothing to evaluate.", file=sys.stderr)
+    kept = "that kept search.constraints " if spec.search.constraints else ""
+    print(f"\n[search] no trial {kept}produced a finite {wanted}; nothing to evaluate.", file=sys.stderr)
 
 
 def print_interrupted(spec: Spec, ended: int, experiment_dir: str) -> None:

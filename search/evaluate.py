@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from search.checkpoints import load_checkpoint_folder
 from search.data import Task
 from search.spec import Spec
@@ -36,14 +38,32 @@ def trial_at_checkpoint(task: Task, loaded: Any, config: dict[str, Any], folder:
     return trial
 
 
-def evaluate_best(spec: Spec, task: Task, loaded: Any, results) -> Evaluation | None:
-    """None when no trial produced a finite value of the search metric."""
+def evaluate_best(spec: Spec, task: Task, loaded: Any, results, exclude: set[str] = frozenset()) -> Evaluation | None:
+    """None when no trial produced a finite value of the search metric. `exclude`: trial ids that
+    may not be the best (they broke a constraint)."""
     metric, mode = spec.search.metric, spec.search.mode
+    if exclude:
+        best = best_result_among(results, metric, mode, exclude)
+        return None if best is None else evaluate_result(task, loaded, best, metric, mode)
     try:
         best = results.get_best_result(metric=metric, mode=mode, scope="all", filter_nan_and_inf=True)
     except RuntimeError:
         return None
     return evaluate_result(task, loaded, best, metric, mode)
+
+
+def best_result_among(results, metric: str, mode: str, exclude: set[str]):
+    """Tune's get_best_result(scope="all", filter_nan_and_inf=True) over the trials not excluded:
+    the trial with the best finite value of `metric` at any epoch; None when none has one."""
+    scored = []
+    for result in results:
+        history = result.metrics_dataframe
+        if result.metrics.get("trial_id") in exclude or history is None or metric not in history:
+            continue
+        values = history[metric][np.isfinite(history[metric])]
+        if len(values):
+            scored.append((values.min() if mode == "min" else -values.max(), result))
+    return min(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
 def evaluate_result(task: Task, loaded: Any, result, metric: str, mode: str,

@@ -54,7 +54,7 @@ def candidates(spec: Spec, logger) -> dict[str, list[float]]:
     found = {}
     for trial_id, trial in logger.trials.items():
         values = objective_values(trial.best, metrics)
-        if record.is_completed(trial.status) and values is not None:
+        if record.is_completed(trial.status) and trial.feasible is not False and values is not None:
             found[trial_id] = values
     return found
 

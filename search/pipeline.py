@@ -169,7 +169,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
             front = evaluate_front(spec, task, loaded, results, tracker, logger)
             evaluation = front.selected if front else None
         else:
-            evaluation = evaluate_best(spec, task, loaded, results)
+            evaluation = evaluate_best(spec, task, loaded, results, exclude=logger.excluded())
     except CheckpointRefused as err:
         # The best trial's weights were replaced in storage by something that is not a
         # checkpoint: the trials' record stays, the search ends failed, saying which file.

@@ -86,6 +86,16 @@ def use_one_bracket_shape(scheduler, halvings: int, first_rung: int, trials_per_
     scheduler._get_n0 = lambda s: trials_per_bracket
 
 
+def optuna_trial(searcher, trial_id: str):
+    """The Optuna trial OptunaSearch asked its study for on `trial_id`'s behalf.
+
+    OptunaSearch tells Optuna a trial's values and nothing else; a constraint value must be set
+    on the trial itself before that (Optuna 5's Trial.set_constraint, which replaced the
+    sampler's constraints_func), and OptunaSearch keeps its trials only in this attribute.
+    """
+    return _existing(searcher, "_ot_trials")[trial_id]
+
+
 def find_cluster_address(address: str) -> str:
     """HOST:PORT of the GCS that `ray.init(address)` would join (`auto`: RAY_ADDRESS, the
     last `ray start` on this machine, or a running GCS), without joining it.

@@ -26,6 +26,9 @@ COMPARED = "search.compared"  # a comparison run's experiments
 CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose config it trains again
 # With several objectives: "true" on each trial run of the Pareto front (no other trial run has it).
 PARETO = "search.pareto"
+# With search.constraints: "true" or "false" on a trial run (judged at its best epoch, or before it
+# trained); on a run that broke one, which and by how much (e.g. "params <= 2e+06 (params 3.15405e+06)").
+FEASIBLE, VIOLATED = "search.feasible", "search.violated"
 
 
 class Role:
@@ -54,6 +57,7 @@ class Status:
     # platform lost its end (search.error says where it ended); not ranked as completed.
     INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"  # the search stopped under it; a resume continues it
+    INFEASIBLE = "infeasible"  # it broke a limit known before training (params, latency_ms): never trained
 
     @staticmethod
     def stopped_at_rung(epoch: int) -> str:
@@ -65,7 +69,7 @@ class Status:
 COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED})
 COMPLETED_FAMILIES = (Status.STOPPED_AT_RUNG,)  # prefixes of completed statuses
 # Ended: the trial will not run again, so a resumed search leaves its run as it is.
-ENDED = COMPLETED | {Status.FAILED, Status.INCOMPLETE}
+ENDED = COMPLETED | {Status.FAILED, Status.INCOMPLETE, Status.INFEASIBLE}
 # Live: the trial's run goes on (RUNNING in MLflow); a search interrupted under it marks it interrupted.
 LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
 

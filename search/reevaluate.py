@@ -99,9 +99,10 @@ class Reevaluation:
 
 
 def top_trials(logger: TrialLogger, metric: str, mode: str, k: int) -> list[str]:
-    """The k best trials by their best epoch's value of the search metric, best first."""
+    """The k best trials by their best epoch's value of the search metric, best first (none that
+    broke a constraint)."""
     scored = [(trial.best[metric], trial_id) for trial_id, trial in logger.trials.items()
-              if trial.best is not None and record.is_number(trial.best.get(metric))]
+              if trial.best is not None and record.is_number(trial.best.get(metric)) and trial.feasible is not False]
     scored.sort(key=lambda pair: pair[0] if mode == "min" else -pair[0])
     return [trial_id for _, trial_id in scored[:k]]
 

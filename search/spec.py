@@ -123,6 +123,8 @@ class SearchSettings(Strict):
     # metric/mode then hold that one (see _objectives_replace_metric).
     objectives: Optional[list[Objective]] = Field(None, min_length=1, max_length=3)
     select: Optional[SelectSettings] = None  # which front member is exported; null = best on the first
+    # Limits every trial must keep, "<metric> <operator> <number>" (search/constraints.py).
+    constraints: list[str] = []
     algorithm: Literal["optuna", "random", "grid"] = "optuna"
     num_samples: int = Field(12, ge=1)  # trials; for grid, repeats of the whole grid
     max_concurrent: int = Field(2, ge=1)
@@ -402,6 +404,7 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
 
     allowed_metrics = EPOCH_METRICS[task.kind]
     _check_objectives(spec, task.kind, fail)
+    _check_constraints(spec, task.kind, fail)
     if spec.search.metric in COSTS:
         raise fail(f"search.metric: {spec.search.metric} is a cost, the same at every epoch: use it in "
                    "search.objectives beside a metric that training changes, or in search.constraints")
@@ -464,6 +467,20 @@ def _check_objectives(spec: Spec, kind: str, fail) -> None:
     if search.objectives and search.reevaluate is not None:
         raise fail("search.reevaluate: ranks configurations by one metric; with several search.objectives the "
                    "Pareto front is the result, each member evaluated once on the test split")
+
+
+def _check_constraints(spec: Spec, kind: str, fail) -> None:
+    from search.constraints import parse_constraint
+
+    allowed = (*EPOCH_METRICS[kind], *COSTS)
+    for index, text in enumerate(spec.search.constraints):
+        try:
+            constraint = parse_constraint(text)
+        except ValueError as err:
+            raise fail(f"search.constraints[{index}]: {err}") from None
+        if constraint.metric not in allowed:
+            raise fail(f"search.constraints[{index}]: {constraint.metric!r} is neither a metric a {kind} task "
+                       f"reports nor a cost; allowed: {', '.join(allowed)}")
 
 
 def trial_count(spec: Spec) -> int:

@@ -25,6 +25,10 @@ def trials_table(spec: Spec, logger, extra: dict[str, dict] | None = None, front
                f"best_{spec.search.metric}": (trial.best or {}).get(spec.search.metric)}
         if spec.search.objectives:
             row.update(objective_columns(spec, trial_id, trial, front))
+        if spec.search.constraints:
+            row["feasible"] = trial.feasible
+            if trial.violated:
+                row["violated"] = trial.violated
         row.update((extra or {}).get(trial_id, {}))
         if trial.error is not None:
             row["error"] = trial.error

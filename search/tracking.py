@@ -21,6 +21,7 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from search import record
+from search.constraints import INFEASIBLE_RESULT, broken, parse_constraints
 from search.dotted import flatten, unflatten
 from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
@@ -102,6 +103,9 @@ class TrialRun:
     # Its scheduler stopped it at a result (Tune marks that result done): an end short of
     # train.epochs that a scheduler decided (see on_trial_complete for the other way).
     stopped_by_scheduler: bool = False
+    # With search.constraints: whether it kept them (None until judged) and which it broke.
+    feasible: bool | None = None
+    violated: str | None = None
 
 
 # The trial loggers of this driver, by search run id and role (see TrialLogger.__reduce__).
@@ -133,6 +137,7 @@ class TrialLogger(tune.Callback):
         self.tracker, self.client, self.spec = tracker, tracker.client, spec
         self.class_names = class_names
         self.metric, self.mode = spec.search.metric, spec.search.mode
+        self.constraints = parse_constraints(spec.search.constraints)
         self.trials: dict[str, TrialRun] = {}
         # Set at the end of the Tune loop: trials that did not finish (an interrupt).
         self.unfinished: list[str] = []
@@ -160,6 +165,9 @@ class TrialLogger(tune.Callback):
             status = run.data.tags.get(record.STATUS)
             if record.has_ended(status):
                 trial.status, trial.error = status, run.data.tags.get(record.ERROR)
+            if record.FEASIBLE in run.data.tags or status == Status.INFEASIBLE:
+                trial.feasible = run.data.tags.get(record.FEASIBLE) == "true"
+                trial.violated = run.data.tags.get(record.VIOLATED)
 
     def _history_from_mlflow(self, run) -> list[dict]:
         rows: dict[int, dict] = {}
@@ -211,6 +219,9 @@ class TrialLogger(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         known = self.trials[trial.trial_id]
+        if result.get(INFEASIBLE_RESULT):
+            self._record_infeasible(known, result)
+            return
         if result.get("done"):
             # Tune passes the callbacks a result marked done only when it stops the trial at
             # that result (a function trainable's own end comes as no new result); the
@@ -252,6 +263,9 @@ class TrialLogger(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         known = self.trials[trial.trial_id]
+        if known.violated is not None and not known.history:  # refused before it trained
+            self._end_trial(trial.trial_id, Status.INFEASIBLE, "FINISHED")
+            return
         last = known.history[-1] if known.history else {}
         epoch, epochs = last.get("epoch", 0), self.spec.train.epochs
         scheduler = self.spec.search.scheduler.name
@@ -270,7 +284,35 @@ class TrialLogger(tune.Callback):
             self.client.set_tag(known.run_id, record.ERROR, known.error)
             self._end_trial(trial.trial_id, Status.INCOMPLETE, "FAILED")
             return
+        self._judge_constraints(known)
         self._end_trial(trial.trial_id, status, "FINISHED")
+
+    def _record_infeasible(self, known: TrialRun, result: dict) -> None:
+        """A trial its worker did not train: a constraint known before training ruled it out."""
+        known.feasible, known.violated = False, str(result[INFEASIBLE_RESULT])
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            known.run_id, metrics=[*before_training_costs(result, now), *[
+                Metric(name, float(result[name]), now, 0) for name in record.EPOCH_COSTS
+                if record.is_number(result.get(name))]],
+            params=[Param(record.MODEL_PARAMS, str(result[record.MODEL_PARAMS]))],
+            tags=[RunTag(record.FEASIBLE, "false"), RunTag(record.VIOLATED, known.violated),
+                  RunTag(record.RAY_NODE_ID, str(result.get("node_id"))),
+                  RunTag(record.DEVICE, str(result.get("device")))])
+
+    def _judge_constraints(self, known: TrialRun) -> None:
+        """The trial's limits, at the epoch that stands for it (its best by the search metric)."""
+        if not self.constraints:
+            return
+        refused = broken(self.constraints, known.best or {})
+        known.feasible, known.violated = not refused, "; ".join(refused) or None
+        self.client.set_tag(known.run_id, record.FEASIBLE, str(known.feasible).lower())
+        if refused:
+            self.client.set_tag(known.run_id, record.VIOLATED, known.violated)
+
+    def excluded(self) -> set[str]:
+        """Trials that broke a constraint: never the best, on a front, or re-evaluated."""
+        return {trial_id for trial_id, trial in self.trials.items() if trial.feasible is False}
 
     def on_trial_error(self, iteration, trials, trial, **info):
         error = _trial_error_text(trial)

@@ -30,18 +30,21 @@ with the checkpoint, and then trains on:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
-from typing import Any
+from typing import Any, Sequence
 
 import ray
 import torch
 from ray import tune
 
 from search.checkpoints import CHECKPOINT_FILE, load_checkpoint_folder
+from search.constraints import INFEASIBLE_RESULT, Constraint, broken, parse_constraints
 from search.costs import PeakMemory, TrialCosts
 from search.data import get_task
 from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
+from search.record import EPOCH_METRICS
 
 
 def trial_threads() -> int:
@@ -51,20 +54,22 @@ def trial_threads() -> int:
     return max(1, int(cpus))
 
 
-def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
-    """Ray Tune calls this per trial; `loaded` arrives once per worker from the object store."""
+def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any, constraints: Sequence[str] = ()) -> None:
+    """Ray Tune calls this per trial; `loaded` arrives once per worker from the object store.
+    `constraints`: search.constraints; those known before training are checked before it."""
     from search.training import pick_device
 
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     # First: the trial's peak memory counts its data and its model too.
     memory = PeakMemory(pick_device(gpu_share))
     try:
-        _train(config, task_name, loaded, gpu_share, memory)
+        _train(config, task_name, loaded, gpu_share, memory, parse_constraints(constraints))
     finally:
         memory.close()
 
 
-def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float, memory: PeakMemory) -> None:
+def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float, memory: PeakMemory,
+           constraints: list[Constraint]) -> None:
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
@@ -89,6 +94,13 @@ def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float
         with checkpoint.as_directory() as folder:
             trial.state.load_state_dict(load_checkpoint_folder(folder))
     costs = TrialCosts(trial, memory, earlier=trial.state.results[-1] if trial.state.results else None)
+    if checkpoint is None:
+        refused = broken([c for c in constraints if c.before_training], costs.before_training())
+        if refused:  # not trained: its measured costs and NaN for what training would have measured
+            tune.report({**costs.after_epoch(), **{name: math.nan for name in EPOCH_METRICS[task.kind]},
+                         "epoch": 0, INFEASIBLE_RESULT: "; ".join(refused), "model_params": trial.model_params,
+                         "node_id": node_id, "device": str(trial.device)})
+            return
     if trial.state.results:
         report(trial.state.results[-1])
 

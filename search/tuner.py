@@ -38,16 +38,22 @@ def build_searcher(spec: Spec):
             objectives = search.objective_list
             searcher = OptunaSearch(metric=[o.metric for o in objectives], mode=[o.mode for o in objectives],
                                     sampler=sampler)
-            return NoRepeats(ObjectiveFeedback(searcher, search.metric, search.mode))
-        return NoRepeats(OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler))
+        else:
+            searcher = OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler)
+        if search.objectives or search.constraints:
+            searcher = ObjectiveFeedback(searcher, search.metric, search.mode,
+                                         tell_representative=bool(search.objectives), constraints=search.constraints)
+        return NoRepeats(searcher)
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
     return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)
 
 
-def build_trainable(spec: Spec, loaded: Any):
+def build_trainable(spec: Spec, loaded: Any, constraints: list[str] | None = None):
+    """`constraints`: the limits checked before a trial trains (default: search.constraints)."""
     # with_parameters puts the loaded data in the object store once; every trial reads it there.
-    trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded)
+    trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded,
+                                     constraints=spec.search.constraints if constraints is None else constraints)
     resources = spec.search.resources
     return tune.with_resources(trainable, {"cpu": resources.cpu, "gpu": resources.gpu})
 
@@ -83,12 +89,14 @@ def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], stora
     # Ray's variant generator runs given configs as they are: points_to_evaluate, one trial each.
     # Each point replaces values of the param space, which must hold every key: any of them does.
     searcher = BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=spec.search.max_concurrent)
+    # No limit is checked again: each configuration kept them in the search, and a latency timed
+    # again could fall on either side of its bound.
     return _tuner(spec, loaded, configs[0], tune.TuneConfig(search_alg=searcher, num_samples=len(configs)),
-                  storage, name, callbacks)
+                  storage, name, callbacks, constraints=[])
 
 
 def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, storage: str, name: str,
-           callbacks: list) -> tune.Tuner:
+           callbacks: list, constraints: list[str] | None = None) -> tune.Tuner:
     search = spec.search
     # With several objectives Tune has no one metric: the searcher has its list, the scheduler the
     # one it judges (search.scheduler.metric), and the best checkpoint is kept by search.metric.
@@ -99,7 +107,7 @@ def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, s
     # Short names: Ray's default puts every config value into the folder name.
     tune_config.trial_name_creator = tune_config.trial_dirname_creator = lambda trial: trial.trial_id
     return tune.Tuner(
-        build_trainable(spec, loaded),
+        build_trainable(spec, loaded, constraints),
         param_space=space,
         tune_config=tune_config,
         run_config=tune.RunConfig(

@@ -115,7 +115,8 @@ def test_a_refused_scheduler_starts_nothing(workdir, capsys):
 # --- what Optuna is told ---------------------------------------------------------------------------
 
 def test_optuna_learns_each_trials_values_at_its_best_epoch():
-    searcher = ObjectiveFeedback(OptunaSearch(metric=["val_loss", "params"], mode=["min", "min"]), "val_loss", "min")
+    searcher = ObjectiveFeedback(OptunaSearch(metric=["val_loss", "params"], mode=["min", "min"]), "val_loss", "min",
+                                 tell_representative=True)
     searcher.set_search_properties(None, None, {"lr": tune.loguniform(1e-4, 1e-2)})
     assert searcher.suggest("t1") is not None
     epochs = [{"epoch": 1, "val_loss": 0.5, "params": 865}, {"epoch": 2, "val_loss": 0.3, "params": 865},

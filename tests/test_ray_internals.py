@@ -106,3 +106,19 @@ def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
         assert requirement.specifier.contains(installed), (
             f"{requirement.name} {installed} is installed, pyproject.toml pins {requirement}: "
             "README's 'Moving to a new Ray, MLflow or Optuna' says how to move a pin")
+
+
+def test_optunasearch_hands_over_the_optuna_trial_a_constraint_is_set_on():
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search.ray_internals import optuna_trial
+
+    searcher = OptunaSearch(metric="val_loss", mode="min")
+    searcher.set_search_properties(None, None, {"lr": tune.loguniform(1e-4, 1e-2)})
+    searcher.suggest("t1")
+    optuna_trial(searcher, "t1").set_constraint("params <= 100", 0.5)
+    searcher.on_trial_complete("t1", result={"val_loss": 0.3})
+    assert searcher._ot_study.trials[0].constraints == {"params <= 100": 0.5}
+    del searcher._ot_trials  # as if a Ray release renamed it
+    with pytest.raises(RayInternalsChanged, match="OptunaSearch has no attribute '_ot_trials'"):
+        optuna_trial(searcher, "t1")

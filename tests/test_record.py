@@ -29,10 +29,11 @@ def documented_names() -> set[str]:
 RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "tags": [record.ROLE, record.PARENT, record.STATUS, record.ERROR, record.TASK, record.MODEL, record.KIND,
              record.TRIAL_ID, record.RAY_RUN_NAME, record.RAY_EXPERIMENT_DIR, record.RAY_NODE_ID, record.DEVICE,
-             record.COMPARED, record.CONFIG_OF, record.PARETO],
+             record.COMPARED, record.CONFIG_OF, record.PARETO, record.FEASIBLE, record.VIOLATED],
     "roles": [Role.SEARCH, Role.TRIAL, Role.REEVALUATION, Role.COMPARISON],
     "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
-                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED],
+                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED,
+                 Status.INFEASIBLE],
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names}, *record.COSTS,
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
                 record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED, record.PARETO_SIZE],
@@ -70,7 +71,7 @@ def test_completed_and_ended_statuses():
         {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung}
     assert {s for s in statuses if record.has_ended(s)} == \
         {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung, Status.FAILED,
-         Status.INCOMPLETE}
+         Status.INCOMPLETE, Status.INFEASIBLE}
     assert {s for s in statuses if s in record.LIVE} == {Status.RUNNING, Status.PAUSED, Status.PROMOTED}
     assert not record.is_completed(None) and not record.has_ended(None)
 

@@ -102,7 +102,7 @@ def trials_table(search: SearchRecord) -> pd.DataFrame:
         row[f"best_{search.metric}"] = search.selection_value(trial)
         row["epochs"] = trial.epochs
         row["ended"] = trial.status
-        row["error"] = trial.error or ""
+        row["error"] = trial.error or trial.tags.get(record.VIOLATED, "")  # why it failed, or broke a limit
         times = trial.values("epoch_time_s")
         row["epoch_time_s"] = sum(times) / len(times) if times else None
         row.update(trial_costs(trial))
