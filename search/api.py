@@ -89,7 +89,10 @@ def resolve_spec(raw: dict[str, Any], source: str, overrides: Sequence[str], smo
     spec = validate_spec(raw, source=source)
     if smoke:
         shrink = [f"{key}={min(value, _current(spec, key))}" for key, value in SMOKE_SETTINGS.items()]
-        shrink.append("search.scheduler.grace_period=1")
+        if spec.search.scheduler.name in ("asha", "successive_halving"):
+            shrink.append("search.scheduler.grace_period=1")
+        if spec.search.scheduler.name == "pbt":  # an exploit within the smoke run's 2 epochs
+            shrink.append("search.scheduler.perturbation_interval=1")
         if spec.search.reevaluate is not None:  # at most the top 2 on 2 seeds
             shrink.append(f"search.reevaluate.top_k={min(2, spec.search.reevaluate.top_k)}")
             shrink.append("search.reevaluate.seeds=2")

@@ -21,6 +21,7 @@ from search.front import Front, evaluate_front
 from search.lineage import DataIdentity, data_identity, logged_data_digest
 from search.model_export import log_best_model
 from search.mps import report_gpu_sharing
+from search.pbt_schedule import config_params, replay_of
 from search.preflight import check_user_code, user_import_paths
 from search.record import (
     BEST_PREFIX,
@@ -170,6 +171,8 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
             evaluation = front.selected if front else None
         else:
             evaluation = evaluate_best(spec, task, loaded, results, exclude=logger.excluded())
+        if evaluation is not None and spec.search.scheduler.name == "pbt":  # its config records its schedule
+            evaluation.config = replay_of(tracker.client, logger.trials[evaluation.trial_id])
     except CheckpointRefused as err:
         # The best trial's weights were replaced in storage by something that is not a
         # checkpoint: the trials' record stays, the search ends failed, saying which file.
@@ -253,7 +256,7 @@ def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation
 def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
     log_params(tracker.client, tracker.run_id,
                {BEST_TRIAL_ID: evaluation.trial_id,
-                **{f"{BEST_PREFIX}{k}": v for k, v in flatten(evaluation.config).items()}})
+                **{f"{BEST_PREFIX}{k}": v for k, v in config_params(evaluation.config).items()}})
     tracker.log_metrics({**evaluation.test, **evaluation.baselines,
                          BEST_SELECTION_VALUE: evaluation.selection_value})
     if evaluation.test_confusion and evaluation.class_names:

@@ -8,6 +8,7 @@ runs each on real Ray objects in a second, so an upgrade that breaks one fails t
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import ray
@@ -94,6 +95,21 @@ def optuna_trial(searcher, trial_id: str):
     sampler's constraints_func), and OptunaSearch keeps its trials only in this attribute.
     """
     return _existing(searcher, "_ot_trials")[trial_id]
+
+
+def check_pbt_hook(scheduler) -> None:
+    """search/pbt.py's PopulationBasedTraining overrides Ray's `_get_new_config(trial,
+    trial_to_clone)` (the hook Ray's own PB2 overrides) and reads the exploited trial's result
+    from `_trial_state[trial].last_result`: Ray's scheduler has no public way to add to the
+    config it hands an exploited trial. An override of a renamed hook would never be called."""
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    hook = getattr(PopulationBasedTraining, "_get_new_config", None)
+    if hook is None or list(inspect.signature(hook).parameters) != ["self", "trial", "trial_to_clone"]:
+        raise RayInternalsChanged(f"ray {ray.__version__}: PopulationBasedTraining._get_new_config(trial, "
+                                  "trial_to_clone) is gone (search/ray_internals.py was written for ray "
+                                  f"{WRITTEN_FOR})")
+    _existing(scheduler, "_trial_state")
 
 
 def find_cluster_address(address: str) -> str:

@@ -118,6 +118,9 @@ BEFORE_TRAINING_COSTS = (PARAMS, LATENCY_MS)
 EPOCH_COSTS = (EPOCH_SECONDS, PEAK_MEMORY_MB)
 COSTS = (PARAMS, EPOCH_SECONDS, PEAK_MEMORY_MB, LATENCY_MS)
 PARETO_SIZE = "pareto_size"  # a search run's: how many trials its Pareto front holds
+# Population-based training, on a trial run each epoch: the exploits it made so far; beside it
+# each mutated key's value in force, a metric named by its key (train.weight_decay; lr is `lr`).
+PBT_EXPLOITS = "pbt_exploits"
 
 
 def mean_and_std(name: str) -> tuple[str, str]:
@@ -155,6 +158,7 @@ ERROR_TEXT = "error.txt"
 ARTIFACT_ERROR_TEXT = "artifact_error.txt"
 PARETO_CSV = "pareto.csv"  # a search run's Pareto front, a row per member (search.compare writes one too)
 PARETO_PNG = "pareto.png"  # search.compare's picture of a search's front
+SCHEDULE_CSV = "schedule.csv"  # a pbt trial run's: the lineage of its best checkpoint's weights
 
 COMPARISON_EXPERIMENT = "comparisons"
 # The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).

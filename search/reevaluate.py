@@ -32,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from search import record
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
+from search.pbt_schedule import replay_of
 from search.record import Role
 from search.spec import Spec
 from search.summary import mean_std
@@ -113,6 +114,8 @@ def plan(spec: Spec, logger: TrialLogger) -> tuple[list[str], list[Job]]:
     jobs = []
     for trial_id in ranked:
         config = logger.trials[trial_id].config
+        if spec.search.scheduler.name == "pbt":  # its best checkpoint's schedule, trained again from scratch
+            config = replay_of(logger.client, logger.trials[trial_id])
         for offset in range(1, settings.seeds + 1):
             seed = int(config["train"]["seed"]) + offset
             jobs.append(Job(trial_id, seed, {**config, "train": {**config["train"], "seed": seed}}))

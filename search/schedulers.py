@@ -71,6 +71,10 @@ def build_scheduler(spec: Spec, trials: int):
     if scheduler.name == "none":
         return FIFOScheduler()
     judged = judged_objective(spec)
+    if scheduler.name == "pbt":
+        from search.pbt import PopulationBasedTraining
+
+        return PopulationBasedTraining(spec, **judged)
     if scheduler.name == "successive_halving":
         return SuccessiveHalving(spec.train.epochs, scheduler.grace_period, int(scheduler.reduction_factor), trials,
                                  **judged)
@@ -95,6 +99,13 @@ def nothing_to_compare(spec: Spec, trials: int) -> str | None:
     if scheduler.name == "none":
         return None
     name = f"search.scheduler {scheduler.name}"
+    if scheduler.name == "pbt":
+        if trials < 2:
+            return f"{name}: a population of {trials} trial has nobody to exploit"
+        if "max_concurrent" in search.model_fields_set:
+            return (f"{name}: its population of {trials} trials takes turns on the cluster, as many at once as "
+                    "search.resources fit; search.max_concurrent does not apply")
+        return None
     if not rungs(scheduler.grace_period, scheduler.reduction_factor, spec.train.epochs):
         return (f"{name}: its first rung (grace_period {scheduler.grace_period}) is not below "
                 f"train.epochs {spec.train.epochs}, so it compares no trial before the end")

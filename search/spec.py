@@ -77,9 +77,21 @@ class SchedulerSettings(Strict):
     # asha: asynchronous successive halving (each trial judged at a rung against those that
     # reached it before). successive_halving: synchronous; a trial waits (paused) at each rung
     # until its bracket has reached it, so few trials at once still compare whole rungs.
-    name: Literal["asha", "successive_halving", "none"] = "asha"
+    # pbt: population-based training (search/pbt.py).
+    name: Literal["asha", "successive_halving", "pbt", "none"] = "asha"
     grace_period: int = Field(1, ge=1)  # the first rung, in epochs
     reduction_factor: float = Field(2, gt=1)  # 1/reduction_factor of a rung goes on
+    perturbation_interval: int = Field(2, ge=1)  # pbt: epochs between a trial's exploit decisions
+    quantile: float = Field(0.25, gt=0, le=0.5)  # pbt: the bottom share copies the top share
+    mutate: Optional[list[str]] = Field(None, min_length=1)  # pbt: space keys; null = its numeric train.* ones
+
+    @model_serializer(mode="wrap")
+    def _own_settings(self, handler) -> dict[str, Any]:
+        # Written back with the settings of the scheduler named only (so valid again as written).
+        data = handler(self)
+        for key in SCHEDULER_KEYS["asha"] if self.name == "pbt" else SCHEDULER_KEYS["pbt"]:
+            data.pop(key, None)
+        return data
     # With several search.objectives: the one the scheduler judges (it compares one number).
     metric: Optional[str] = None
 
@@ -375,7 +387,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
     return raw
 
 
-def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
+def validate_spec(raw: dict[str, Any], source: str = "<spec>", *, whole_search: bool = True) -> Spec:
+    """`whole_search` False: `raw` is one trial's values (a dimension's edge value checked in
+    the base config, without the space); the checks of the search as a whole are left out."""
     from search.data import get_task
     from search.models import validate_model_options
 
@@ -405,6 +419,7 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
     allowed_metrics = EPOCH_METRICS[task.kind]
     _check_objectives(spec, task.kind, fail)
     _check_constraints(spec, task.kind, fail)
+    _check_scheduler_keys(spec, fail, whole_search)
     if spec.search.metric in COSTS:
         raise fail(f"search.metric: {spec.search.metric} is a cost, the same at every epoch: use it in "
                    "search.objectives beside a metric that training changes, or in search.constraints")
@@ -467,6 +482,34 @@ def _check_objectives(spec: Spec, kind: str, fail) -> None:
     if search.objectives and search.reevaluate is not None:
         raise fail("search.reevaluate: ranks configurations by one metric; with several search.objectives the "
                    "Pareto front is the result, each member evaluated once on the test split")
+
+
+SCHEDULER_KEYS = {"asha": ("grace_period", "reduction_factor"),
+                  "successive_halving": ("grace_period", "reduction_factor"),
+                  "pbt": ("perturbation_interval", "quantile", "mutate")}
+ASHA_KEYS_OWNERS = ("asha", "successive_halving")
+
+
+def _check_scheduler_keys(spec: Spec, fail, whole_search: bool) -> None:
+    """pbt's settings given to another scheduler, or the rungs' given to pbt, would be ignored:
+    refused (the rungs' settings under none are allowed, as they always were). Then pbt's rules."""
+    scheduler = spec.search.scheduler
+    for key in sorted(scheduler.model_fields_set):
+        owners = [name for name, keys in SCHEDULER_KEYS.items() if key in keys]
+        if owners and scheduler.name not in owners and (scheduler.name, *owners) != ("none", *ASHA_KEYS_OWNERS):
+            raise fail(f"search.scheduler.{key}: a setting of {' and '.join(owners)}, not of {scheduler.name}")
+    if scheduler.name != "pbt":
+        return
+    if spec.search.algorithm == "optuna":
+        raise fail("search.algorithm: pbt takes random or grid (its population is drawn by Ray's variant "
+                   "generator): Ray Tune's PopulationBasedTraining refuses a search algorithm beside it")
+    if scheduler.perturbation_interval >= spec.train.epochs:
+        raise fail(f"search.scheduler.perturbation_interval: {scheduler.perturbation_interval} is not below "
+                   f"train.epochs {spec.train.epochs}, so no trial would exploit another before its end")
+    if whole_search:  # builds the network for model keys: once, for the whole search
+        from search.mutations import check_mutations
+
+        check_mutations(spec, fail)
 
 
 def _check_constraints(spec: Spec, kind: str, fail) -> None:
@@ -546,7 +589,7 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
         trial = copy.deepcopy(spec.model_dump(exclude={"space"}))
         trial[section][option] = value
         try:
-            validate_spec(trial, source="")
+            validate_spec(trial, source="", whole_search=False)
         except SpecError as err:
             reason = str(err).removeprefix(": ")
             raise fail(f"space.{key}: value {value!r} is not allowed: {reason}") from None

@@ -22,16 +22,19 @@ from ray.tune.experiment import Trial
 
 from search import record
 from search.constraints import INFEASIBLE_RESULT, broken, parse_constraints
-from search.dotted import flatten, unflatten
+from search.dotted import unflatten
 from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
 from search.lineage import SEARCH_CONTEXT, TRIAL_CONTEXT, DataIdentity, log_data_input
+from search.mutations import mutation_keys
+from search.pbt_schedule import LINEAGE, config_params, schedule_csv
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
 from search.spec import Spec
 
-# Result keys kept in a trial's history besides its curves: for its status and pictures.
-KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion")
+# Result keys kept in a trial's history besides its curves: for its status and pictures, and
+# under pbt the lineage of its weights (schedule.csv).
+KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion", LINEAGE)
 
 
 class Tracker:
@@ -138,6 +141,10 @@ class TrialLogger(tune.Callback):
         self.class_names = class_names
         self.metric, self.mode = spec.search.metric, spec.search.mode
         self.constraints = parse_constraints(spec.search.constraints)
+        self.pbt = spec.search.scheduler.name == "pbt"
+        # Under pbt, each epoch's value of the mutated keys (lr is already a curve) and the exploits.
+        self.pbt_metrics = [*(k for k in mutation_keys(spec) if k != "train.lr"), record.PBT_EXPLOITS] \
+            if self.pbt else []
         self.trials: dict[str, TrialRun] = {}
         # Set at the end of the Tune loop: trials that did not finish (an interrupt).
         self.unfinished: list[str] = []
@@ -184,8 +191,8 @@ class TrialLogger(tune.Callback):
         if known is not None:
             # A retried trial, one a resumed search continues, or one successive halving
             # promoted from a rung it was paused at: it keeps its run.
-            if known.status == Status.PAUSED:
-                self._set_live_status(known, Status.PROMOTED)
+            if known.status == Status.PAUSED:  # pbt pauses a trial to give another its turn
+                self._set_live_status(known, Status.RUNNING if self.pbt else Status.PROMOTED)
             elif known.status in (None, Status.INTERRUPTED):
                 known.status = None
                 self.client.update_run(known.run_id, status="RUNNING")
@@ -197,7 +204,7 @@ class TrialLogger(tune.Callback):
             tags={record.ROLE: self.role, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
                   record.STATUS: Status.RUNNING, **self.run_tags(trial)})
         self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
-        log_params(self.client, run.info.run_id, flatten(trial.config))
+        log_params(self.client, run.info.run_id, config_params(trial.config))
         if self.tracker.data is not None:
             log_data_input(self.client, run.info.run_id, self.tracker.data, TRIAL_CONTEXT)
 
@@ -233,7 +240,8 @@ class TrialLogger(tune.Callback):
             # A trial continued from its checkpoint repeats epochs MLflow already has:
             # logging them again would give a metric two values at one step.
             return
-        row = {key: result[key] for key in (*record.ALL_CURVES, *record.COSTS, *KEPT_RESULT_KEYS) if key in result}
+        row = {key: result[key] for key in (*record.ALL_CURVES, *record.COSTS, *self.pbt_metrics, *KEPT_RESULT_KEYS)
+               if key in result}
         row["epoch"] = epoch
         known.history.append(row)
         now = int(time.time() * 1000)
@@ -242,7 +250,8 @@ class TrialLogger(tune.Callback):
             known.node = result.get("node_id")
             tags = [RunTag(record.RAY_NODE_ID, str(known.node)), RunTag(record.DEVICE, str(result.get("device")))]
         first = len(known.history) == 1
-        metrics = [Metric(name, float(row[name]), now, epoch) for name in (*record.ALL_CURVES, *record.EPOCH_COSTS)
+        metrics = [Metric(name, float(row[name]), now, epoch)
+                   for name in (*record.ALL_CURVES, *record.EPOCH_COSTS, *self.pbt_metrics)
                    if record.is_number(row.get(name))]
         if first:  # known before training: once, at step 0
             metrics += before_training_costs(result, now)
@@ -359,6 +368,8 @@ class TrialLogger(tune.Callback):
                                            record.CONFUSION_VAL, known.run_id)
             if known.best_checkpoint and os.path.isdir(known.best_checkpoint):
                 self.client.log_artifacts(known.run_id, known.best_checkpoint, record.BEST_CHECKPOINT)
+            if best and best.get(LINEAGE):
+                self.client.log_text(known.run_id, schedule_csv(best[LINEAGE]), record.SCHEDULE_CSV)
         except Exception:  # an artifact must never cost the trial's run its end state
             self.client.log_text(known.run_id, traceback.format_exc(), record.ARTIFACT_ERROR_TEXT)
         finally:

@@ -25,6 +25,10 @@ with the checkpoint, and then trains on:
   logger's best_checkpoint, the best trial's evaluation) holds the epoch; a report
   without one would leave that epoch's weights unknown to Tune, however good its metrics.
   The copy costs one checkpoint write per continuation.
+
+Under pbt an exploit continues from another trial's checkpoint (search/pbt_schedule.py):
+that checkpoint's epoch is the other trial's, so nothing is reported again; the trial's own
+epochs go on from where it stood, under the config's perturbed values.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from search.checkpoints import CHECKPOINT_FILE, load_checkpoint_folder
 from search.constraints import INFEASIBLE_RESULT, Constraint, broken, parse_constraints
 from search.costs import PeakMemory, TrialCosts
 from search.data import get_task
+from search.pbt_schedule import ScheduleKeeper
 from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
 from search.record import EPOCH_METRICS
 
@@ -54,22 +59,24 @@ def trial_threads() -> int:
     return max(1, int(cpus))
 
 
-def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any, constraints: Sequence[str] = ()) -> None:
+def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any, constraints: Sequence[str] = (),
+                mutate: Sequence[str] = ()) -> None:
     """Ray Tune calls this per trial; `loaded` arrives once per worker from the object store.
-    `constraints`: search.constraints; those known before training are checked before it."""
+    `constraints`: search.constraints; those known before training are checked before it.
+    `mutate`: under pbt, the keys whose values may change (search/pbt_schedule.py)."""
     from search.training import pick_device
 
     gpu_share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     # First: the trial's peak memory counts its data and its model too.
     memory = PeakMemory(pick_device(gpu_share))
     try:
-        _train(config, task_name, loaded, gpu_share, memory, parse_constraints(constraints))
+        _train(config, task_name, loaded, gpu_share, memory, parse_constraints(constraints), list(mutate))
     finally:
         memory.close()
 
 
 def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float, memory: PeakMemory,
-           constraints: list[Constraint]) -> None:
+           constraints: list[Constraint], mutate: list[str]) -> None:
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
@@ -82,18 +89,24 @@ def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float
     trial = Trial(task, splits, config, gpu_share=gpu_share)
 
     node_id = ray.get_runtime_context().get_node_id()
+    keeper = ScheduleKeeper(config, mutate, tune.get_context().get_trial_id()) if mutate else None
 
     def report(metrics: dict[str, Any]) -> None:
+        pbt = keeper.saved() if keeper else {}
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(trial.state.state_dict(), os.path.join(folder, CHECKPOINT_FILE))
-            tune.report({**metrics, "node_id": node_id, "device": str(trial.device)},
+            torch.save({**trial.state.state_dict(), **pbt}, os.path.join(folder, CHECKPOINT_FILE))
+            tune.report({**metrics, **pbt, "node_id": node_id, "device": str(trial.device)},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 
     checkpoint = tune.get_checkpoint()
+    own = True  # the checkpoint is the trial's own; under pbt an exploit continues another trial's
     if checkpoint is not None:  # a retried, resumed or promoted trial continues from its last epoch
         with checkpoint.as_directory() as folder:
-            trial.state.load_state_dict(load_checkpoint_folder(folder))
-    costs = TrialCosts(trial, memory, earlier=trial.state.results[-1] if trial.state.results else None)
+            saved = load_checkpoint_folder(folder)
+        trial.state.load_state_dict(saved)
+        if keeper:
+            own = keeper.continue_from(saved, trial)
+    costs = TrialCosts(trial, memory, earlier=trial.state.results[-1] if own and trial.state.results else None)
     if checkpoint is None:
         refused = broken([c for c in constraints if c.before_training], costs.before_training())
         if refused:  # not trained: its measured costs and NaN for what training would have measured
@@ -101,11 +114,17 @@ def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float
                          "epoch": 0, INFEASIBLE_RESULT: "; ".join(refused), "model_params": trial.model_params,
                          "node_id": node_id, "device": str(trial.device)})
             return
-    if trial.state.results:
+    if own and trial.state.results:
         report(trial.state.results[-1])
 
+    if keeper:
+        keeper.before_epoch(trial)
     for metrics in trial.epochs():
         # The row the trial's state keeps (its checkpoint's results), so a trial continued
-        # from it reports the epoch again with its costs.
+        # from it reports the epoch again with its costs (and under pbt its values).
         metrics.update(costs.after_epoch())
+        if keeper:
+            keeper.after_epoch(trial, metrics)
         report(metrics)
+        if keeper:
+            keeper.before_epoch(trial)

@@ -26,6 +26,7 @@ from search.data import Splits, Task
 from search.gpu_memory import fits_on_device, limit_memory_to_share, out_of_memory_fails_the_trial
 from search.metrics import classification_scores, regression_scores
 from search.models import count_parameters, create_model
+from search.mutations import OPTIMIZER_GROUP_KEYS
 from search.schedules import LearningRateSchedule
 from search.spec import TrainSettings
 
@@ -213,11 +214,9 @@ class Trial:
         self.device, self.gpu_share = pick_device(gpu_share), gpu_share
         limit_memory_to_share(self.device, gpu_share)
         seed_everything(self.train_settings.seed)
-        options = dict(config["model"])
+        self.model_options = dict(config["model"])
         with out_of_memory_fails_the_trial(self.device, gpu_share, "while moving the model and data to the GPU"):
-            model = create_model(options.pop("name"), options, splits.model_inputs).to(self.device)
-            if splits.train[0].dim() == 4:
-                model = model.to(memory_format=torch.channels_last)
+            model = self._build_model(self.model_options)
             self.data = SplitTensors(splits, self.device, gpu_share)
         self.model_params = count_parameters(model)
         self.loss_fn = build_loss(task.kind, self.train_settings, splits).to(self.device)
@@ -225,6 +224,34 @@ class Trial:
         self.state = TrialState(model, optimizer, EarlyStopping(self.train_settings.patience),
                                 LearningRateSchedule(optimizer, self.train_settings))
         self.forward_and_loss = compile_step(self._forward_and_loss, self.train_settings.compile)
+
+    def _build_model(self, model_options: dict[str, Any]) -> nn.Module:
+        options = dict(model_options)
+        model = create_model(options.pop("name"), options, self.splits.model_inputs).to(self.device)
+        if self.splits.train[0].dim() == 4:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def set_hyperparameters(self, values: dict[str, Any]) -> None:
+        """Changes dotted keys under the running trial (population-based training): a model option
+        (one that keeps every parameter's shape) by building the network again around its weights
+        and optimizer state; a train key in the loop's settings and, for the optimizer's own
+        (lr, weight_decay, momentum), on its parameter groups, where its state stays as it is."""
+        model = {k.removeprefix("model."): v for k, v in values.items() if k.startswith("model.")}
+        train = {k.removeprefix("train."): v for k, v in values.items() if k.startswith("train.")}
+        if any(self.model_options.get(option) != value for option, value in model.items()):
+            state = self.state.state_dict()
+            self.model_options = {**self.model_options, **model}
+            network = self._build_model(self.model_options)
+            optimizer = build_optimizer(network.parameters(), self.train_settings, self.device)
+            self.state = TrialState(network, optimizer, self.state.early_stopping,
+                                    LearningRateSchedule(optimizer, self.train_settings))
+            self.state.load_state_dict(state)
+        if train:
+            self.train_settings = TrainSettings(**{**self.train_settings.model_dump(), **train})
+            for group in self.state.optimizer.param_groups:
+                for name in set(train) & set(OPTIMIZER_GROUP_KEYS) & set(group):
+                    group[name] = train[name]
 
     def epochs(self) -> Iterator[dict[str, Any]]:
         # A trial continued from the checkpoint of the epoch it early-stopped at trains no more.

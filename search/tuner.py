@@ -10,6 +10,7 @@ from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import SpecError
+from search.mutations import mutation_keys
 from search.no_repeats import NoRepeats
 from search.objective_feedback import ObjectiveFeedback
 from search.schedulers import build_scheduler
@@ -45,15 +46,19 @@ def build_searcher(spec: Spec):
                                          tell_representative=bool(search.objectives), constraints=search.constraints)
         return NoRepeats(searcher)
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
-    # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
-    return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)
+    # It limits concurrency itself: Tune ignores max_concurrent_trials for it. Under pbt it
+    # draws the whole population at once (search/pbt.py).
+    max_concurrent = 0 if search.scheduler.name == "pbt" else search.max_concurrent
+    return BasicVariantGenerator(random_state=search.seed, max_concurrent=max_concurrent)
 
 
 def build_trainable(spec: Spec, loaded: Any, constraints: list[str] | None = None):
     """`constraints`: the limits checked before a trial trains (default: search.constraints)."""
     # with_parameters puts the loaded data in the object store once; every trial reads it there.
+    pbt = spec.search.scheduler.name == "pbt"
     trainable = tune.with_parameters(train_trial, task_name=spec.task, loaded=loaded,
-                                     constraints=spec.search.constraints if constraints is None else constraints)
+                                     constraints=spec.search.constraints if constraints is None else constraints,
+                                     mutate=mutation_keys(spec) if pbt else [])
     resources = spec.search.resources
     return tune.with_resources(trainable, {"cpu": resources.cpu, "gpu": resources.gpu})
 
@@ -114,8 +119,10 @@ def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, s
             name=name, storage_path=storage, callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=search.fail_fast),
             # The best checkpoint by the search metric is kept (Ray also keeps the latest, to resume).
+            # Under pbt every one: an exploit copies a trial's checkpoint of its last perturbation,
+            # which that trial, going on meanwhile, would otherwise delete before it is read.
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=search.metric,
+                num_to_keep=None if search.scheduler.name == "pbt" else 1, checkpoint_score_attribute=search.metric,
                 checkpoint_score_order=search.mode),
             verbose=1,
         ),

@@ -122,3 +122,15 @@ def test_optunasearch_hands_over_the_optuna_trial_a_constraint_is_set_on():
     del searcher._ot_trials  # as if a Ray release renamed it
     with pytest.raises(RayInternalsChanged, match="OptunaSearch has no attribute '_ot_trials'"):
         optuna_trial(searcher, "t1")
+
+
+def test_pbt_still_has_the_hook_for_an_exploited_trials_config():
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    from search.ray_internals import check_pbt_hook
+
+    scheduler = PopulationBasedTraining(hyperparam_mutations={"lr": [0.1, 0.2]})
+    check_pbt_hook(scheduler)
+    del scheduler._trial_state  # as if a Ray release renamed it
+    with pytest.raises(RayInternalsChanged, match="PopulationBasedTraining has no attribute '_trial_state'"):
+        check_pbt_hook(scheduler)

@@ -36,7 +36,7 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
                  Status.INFEASIBLE],
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names}, *record.COSTS,
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
-                record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED, record.PARETO_SIZE],
+                record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED, record.PARETO_SIZE, record.PBT_EXPLOITS],
     "params": [record.SETTINGS_PREFIX, record.SEARCH_METRIC, record.SEARCH_MODE, record.TASK_PARAM,
                record.MODEL_NAME_PARAM, record.SMOKE_PARAM, record.REEVAL_WINNER_TRIAL_ID,
                record.MODEL_PARAMS, record.SPACE_PREFIX, record.BEST_PREFIX, record.BEST_TRIAL_ID,
@@ -44,7 +44,8 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "artifacts": [record.SPEC, record.SPEC_RESOLVED, record.TRIALS_CSV, record.TRIALS_MD, record.CONFUSION_TEST,
                   record.LEARNING_CURVE, record.CONFUSION_VAL, record.BEST_CHECKPOINT, record.ERROR_TEXT,
                   record.ARTIFACT_ERROR_TEXT, record.CONFUSION_TEST_JSON, record.CONFUSION_VAL_JSON,
-                  record.BEST_MODEL, record.PREPROCESSING, record.PARETO_CSV, record.PARETO_PNG],
+                  record.BEST_MODEL, record.PREPROCESSING, record.PARETO_CSV, record.PARETO_PNG,
+                  record.SCHEDULE_CSV],
     "experiments": [record.COMPARISON_EXPERIMENT, record.EXPERIMENT_KIND, record.TRAINING_EXPERIMENT],
 }
 

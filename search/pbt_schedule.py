@@ -1,0 +1,160 @@
+"""The hyperparameters in force at each epoch of a population-based trial, and their replay.
+
+Under pbt a trial's weights may have been trained by several trials in turn: its own epochs,
+then (after an exploit) another trial's weights, trained by that trial under its values,
+and on. The weights' **lineage** is a row per epoch they were trained: the epoch (1, 2, ...
+of the weights), the trial that trained it and that trial's own epoch, the trial whose
+hyperparameters were in force (`from_trial`: the trial itself, or the one an exploit copied
+them from), and the value of each mutated key. It travels in the checkpoint with the
+weights, so a copied checkpoint brings its history along.
+
+The config's reserved key `pbt` carries the bookkeeping Ray's scheduler hands a trial when
+it exploits another (search/pbt.py: exploits so far, the source, the trial's own epochs),
+and, for a replay, `schedule`: a lineage to train along from scratch, epoch by epoch (the
+values of row n before epoch n; after the last row its values stay). The best trial's
+evaluated checkpoint records its lineage as the schedule of its config, which
+`search.reevaluate` trains again on fresh seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import tempfile
+from typing import Any
+
+from search.dotted import flatten
+from search.record import PBT_EXPLOITS, SCHEDULE_CSV, read_param
+
+PBT_KEY = "pbt"  # the config's reserved key (not a section of the spec)
+LINEAGE = "pbt_lineage"  # the checkpoint's and each result's lineage of the trial's weights
+BOOKKEEPING = ("epoch", "trial", "trial_epoch", "from_trial")
+
+
+def config_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as MLflow params: the dotted keys of its sections, not the pbt bookkeeping
+    (a schedule is a table: schedule.csv)."""
+    return {key: value for key, value in flatten(config).items() if not key.startswith(f"{PBT_KEY}.")}
+
+
+def value_of(config: dict[str, Any], key: str) -> Any:
+    section, _, option = key.partition(".")
+    return config[section][option]
+
+
+def lineage_row(config: dict[str, Any], keys: list[str], epoch: int, trial_id: str, trial_epoch: int) -> dict:
+    """The row of an epoch the trial `trial_id` just trained, under `config`'s values."""
+    source = (config.get(PBT_KEY) or {}).get("source", trial_id)
+    return {"epoch": epoch, "trial": trial_id, "trial_epoch": trial_epoch, "from_trial": source,
+            **{key: value_of(config, key) for key in keys}}
+
+
+def schedule_values(config: dict[str, Any], epoch: int) -> dict[str, Any]:
+    """A replayed schedule's values for `epoch` ({} without a schedule)."""
+    schedule = (config.get(PBT_KEY) or {}).get("schedule") or []
+    if not schedule:
+        return {}
+    row = schedule[min(epoch, len(schedule)) - 1]
+    return {key: value for key, value in row.items() if key not in BOOKKEEPING}
+
+
+def set_values(config: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        section, _, option = key.partition(".")
+        config[section][option] = value
+
+
+def replay_config(config: dict[str, Any], lineage: list[dict]) -> dict[str, Any]:
+    """The config that trains `lineage` again from scratch: its first epoch's values, and the
+    lineage as the schedule (Ray's exploit bookkeeping left out)."""
+    replay = {key: copy.deepcopy(value) for key, value in config.items() if key != PBT_KEY}
+    if lineage:
+        set_values(replay, {k: v for k, v in lineage[0].items() if k not in BOOKKEEPING})
+    replay[PBT_KEY] = {"schedule": [dict(row) for row in lineage]}
+    return replay
+
+
+def schedule_csv(lineage: list[dict]) -> str:
+    out = io.StringIO()
+    keys = list(dict.fromkeys(key for row in lineage for key in row))
+    writer = csv.DictWriter(out, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(lineage)
+    return out.getvalue()
+
+
+def read_schedule_csv(text: str) -> list[dict]:
+    """schedule.csv back as lineage rows, numbers as numbers."""
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        rows.append({key: value if key in ("trial", "from_trial") else read_param(value) for key, value in row.items()})
+    return rows
+
+
+OWNER = "pbt_trial_id"  # the checkpoint's: the trial that saved it
+
+
+class ScheduleKeeper:
+    """In a trial's worker: its mutated keys' values, epoch by epoch, and its weights' lineage.
+
+    `config`: the trial's config as Tune hands it (after an exploit: the copied trial's values,
+    perturbed, and the pbt bookkeeping); `keys`: the keys that may change (pbt's mutate).
+    """
+
+    def __init__(self, config: dict[str, Any], keys: list[str], trial_id: str):
+        self.config = copy.deepcopy(config)  # the values in force, as a replayed schedule moves them
+        self.keys, self.trial_id = list(keys), trial_id
+        self.bookkeeping = dict(config.get(PBT_KEY) or {})
+        self.lineage: list[dict] = []
+
+    def continue_from(self, saved: dict[str, Any], trial) -> bool:
+        """After `trial` loaded the checkpoint `saved`: its lineage, and the config's values on
+        the optimizer. True when the checkpoint is the trial's own; False after an exploit
+        (another trial's), when the trial's own epoch count goes on from where it stood."""
+        self.lineage = [dict(row) for row in saved.get(LINEAGE, [])]
+        own = saved.get(OWNER, self.trial_id) == self.trial_id
+        if not own:
+            trial.state.epoch = int(self.bookkeeping["trial_epoch"])
+        trial.set_hyperparameters({key: value_of(self.config, key) for key in self.keys})
+        return own
+
+    def before_epoch(self, trial) -> None:
+        """A replayed schedule's values for the epoch the trial trains next."""
+        values = schedule_values(self.config, trial.state.epoch + 1)
+        if values:
+            set_values(self.config, values)
+            trial.set_hyperparameters(values)
+
+    def after_epoch(self, trial, metrics: dict[str, Any]) -> None:
+        """Records the epoch just trained; its values (and the exploits so far) join its metrics."""
+        self.lineage.append(lineage_row(self.config, self.keys, len(self.lineage) + 1, self.trial_id,
+                                        trial.state.epoch))
+        metrics.update({key: value_of(self.config, key) for key in self.keys})
+        if "schedule" not in self.bookkeeping:  # a trial of the population, not a replay
+            metrics[PBT_EXPLOITS] = int(self.bookkeeping.get("exploits", 0))
+
+    def saved(self) -> dict[str, Any]:
+        return {OWNER: self.trial_id, LINEAGE: [dict(row) for row in self.lineage]}
+
+
+def best_lineage(client, trial_run) -> list[dict]:
+    """The lineage of a trial's best checkpoint (the one evaluated): from its best epoch's result,
+    or, in a resumed search whose history came back from MLflow, from its run's schedule.csv."""
+    found = (trial_run.best or {}).get(LINEAGE)
+    if found:
+        return [dict(row) for row in found]
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(trial_run.run_id, SCHEDULE_CSV, folder)
+        except (MlflowException, OSError):
+            return []
+        with open(path, encoding="utf-8") as handle:
+            return read_schedule_csv(handle.read())
+
+
+def replay_of(client, trial_run) -> dict[str, Any]:
+    """The config that trains a pbt trial's best checkpoint's schedule again from scratch."""
+    return replay_config(trial_run.config, best_lineage(client, trial_run))
