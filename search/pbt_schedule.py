@@ -11,7 +11,9 @@ weights, so a copied checkpoint brings its history along.
 The config's reserved key `pbt` carries the bookkeeping Ray's scheduler hands a trial when
 it exploits another (search/pbt.py: exploits so far, the source, the trial's own epochs),
 and, for a replay, `schedule`: a lineage to train along from scratch, epoch by epoch (the
-values of row n before epoch n; after the last row its values stay). The best trial's
+values of row n before epoch n; after the last row its values stay), as JSON text: Ray's
+variant generator, which runs the re-evaluation's configs, takes a list in a config for
+values to walk into (and fails naming one). The best trial's
 evaluated checkpoint records its lineage as the schedule of its config, which
 `search.reevaluate` trains again on fresh seeds.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import tempfile
 from typing import Any
 
@@ -50,9 +53,15 @@ def lineage_row(config: dict[str, Any], keys: list[str], epoch: int, trial_id: s
             **{key: value_of(config, key) for key in keys}}
 
 
+def schedule_rows(config: dict[str, Any]) -> list[dict]:
+    """The schedule a config replays ([] for none)."""
+    text = (config.get(PBT_KEY) or {}).get("schedule")
+    return json.loads(text) if text else []
+
+
 def schedule_values(config: dict[str, Any], epoch: int) -> dict[str, Any]:
     """A replayed schedule's values for `epoch` ({} without a schedule)."""
-    schedule = (config.get(PBT_KEY) or {}).get("schedule") or []
+    schedule = schedule_rows(config)
     if not schedule:
         return {}
     row = schedule[min(epoch, len(schedule)) - 1]
@@ -71,7 +80,7 @@ def replay_config(config: dict[str, Any], lineage: list[dict]) -> dict[str, Any]
     replay = {key: copy.deepcopy(value) for key, value in config.items() if key != PBT_KEY}
     if lineage:
         set_values(replay, {k: v for k, v in lineage[0].items() if k not in BOOKKEEPING})
-    replay[PBT_KEY] = {"schedule": [dict(row) for row in lineage]}
+    replay[PBT_KEY] = {"schedule": json.dumps(lineage)}
     return replay
 
 

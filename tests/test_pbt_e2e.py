@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -24,7 +25,7 @@ SPACE = {
     "train": {"epochs": 5, "batch_size": 256, "patience": None},
     "search": {"algorithm": "random", "num_samples": 4,
                "scheduler": {"name": "pbt", "perturbation_interval": 1, "quantile": 0.5},
-               "reevaluate": {"top_k": 1, "seeds": 2}},
+               "reevaluate": {"top_k": 2, "seeds": 2}},
     "space": {"train.lr": {"loguniform": [1e-6, 3e-2]}, "train.weight_decay": {"choice": [0.0, 1e-5, 1e-4]}},
 }
 
@@ -68,17 +69,17 @@ def test_pbt_keeps_every_trials_epochs_whole_across_exploits(workdir, local_ray)
     rates = dict(history(client, exploited.info.run_id, "lr"))
     assert rates[first] != rates[first - 1]
 
-    # The best trial's config records the schedule of its evaluated checkpoint, which each
-    # re-evaluation seed trained again from scratch, epoch by epoch.
-    schedule = result.best_config["pbt.schedule"]
-    best = next(t for t in trials if t.data.tags["trial_id"] == result.best_trial_id)
-    assert [float(row["train.lr"]) for row in schedule_of(client, best.info.run_id)] == \
+    # The best trial's config records the schedule of its evaluated checkpoint; each
+    # re-evaluation seed trained its trial's schedule again from scratch, epoch by epoch.
+    schedule = json.loads(result.best_config["pbt.schedule"])
+    by_id = {t.data.tags["trial_id"]: t for t in trials}
+    assert [float(row["train.lr"]) for row in schedule_of(client, by_id[result.best_trial_id].info.run_id)] == \
         [row["train.lr"] for row in schedule]
-    reruns = [r for r in client.search_runs([search.info.experiment_id], "tags.`search.role` = 'reevaluation'")]
-    assert len(reruns) == 2
+    reruns = client.search_runs([search.info.experiment_id], "tags.`search.role` = 'reevaluation'")
+    assert len(reruns) == 4 and result.best_trial_id in {r.data.tags["search.config_of"] for r in reruns}
     for rerun in reruns:
-        assert rerun.data.tags["search.config_of"] == result.best_trial_id
-        replayed = [value for _, value in history(client, rerun.info.run_id, "lr")]
-        planned = [row["train.lr"] for row in schedule] + [schedule[-1]["train.lr"]] * (5 - len(schedule))
-        assert replayed == pytest.approx(planned)
+        planned = [float(row["train.lr"]) for row in schedule_of(client, by_id[rerun.data.tags["search.config_of"]]
+                                                                   .info.run_id)]
+        planned += [planned[-1]] * (5 - len(planned))
+        assert [value for _, value in history(client, rerun.info.run_id, "lr")] == pytest.approx(planned)
         assert "pbt_exploits" not in rerun.data.metrics
