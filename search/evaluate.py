@@ -58,12 +58,21 @@ def best_result_among(results, metric: str, mode: str, exclude: set[str]):
     scored = []
     for result in results:
         history = result.metrics_dataframe
-        if result.metrics.get("trial_id") in exclude or history is None or metric not in history:
+        if trial_id_of(result) in exclude or history is None or metric not in history:
             continue
         values = history[metric][np.isfinite(history[metric])]
         if len(values):
             scored.append((values.min() if mode == "min" else -values.max(), result))
     return min(scored, key=lambda pair: pair[0])[1] if scored else None
+
+
+def trial_id_of(result) -> str | None:
+    """The trial a Tune Result is of. Its own reports say so; its last result need not: under pbt a
+    trial exploited at its last epoch ends with the copied trial's result (its trial_id too)."""
+    history = result.metrics_dataframe
+    if history is not None and "trial_id" in history and len(history):
+        return str(history["trial_id"].iloc[0])
+    return result.metrics.get("trial_id")
 
 
 def evaluate_result(task: Task, loaded: Any, result, metric: str, mode: str,
@@ -82,7 +91,7 @@ def evaluate_result(task: Task, loaded: Any, result, metric: str, mode: str,
     history = result.metrics_dataframe
     selection = history[metric].min() if mode == "min" else history[metric].max()
     return Evaluation(
-        trial_id=result.metrics["trial_id"], config=config, selection_value=float(selection),
+        trial_id=trial_id_of(result), config=config, selection_value=float(selection),
         test=scores, baselines=task.baselines(loaded, options) if yardsticks else {},
         test_confusion=confusion, class_names=trial.splits.class_names, trial=trial,
     )

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from search import record
-from search.evaluate import Evaluation, evaluate_result
+from search.evaluate import Evaluation, evaluate_result, trial_id_of
 from search.pareto import non_dominated, select
 from search.spec import Spec
 
@@ -85,7 +85,7 @@ def evaluate_front(spec: Spec, task, loaded, results, tracker, logger) -> Front 
     chosen = spec.search.select
     selected = select({trial: points[trial] for trial in members}, metrics, modes,
                       chosen.objective if chosen else None, chosen.within if chosen else 0.0)
-    by_trial = {result.metrics.get("trial_id"): result for result in results}
+    by_trial = {trial_id_of(result): result for result in results}
     front = Front(metrics, modes, {trial: points[trial] for trial in members}, selected=None,
                   rule=selection_rule(spec), candidates=len(points))
     for trial in members:

@@ -185,3 +185,17 @@ def test_a_population_says_what_it_cannot_do():
     raw["search"]["max_concurrent"] = 2
     message = nothing_to_compare(validate_spec(raw), 8)
     assert "takes turns on the cluster" in message and "search.max_concurrent does not apply" in message
+
+
+def test_a_result_is_known_by_its_own_reports_not_its_last_result():
+    import pandas as pd
+    from ray.tune import Result
+
+    from search.evaluate import trial_id_of
+
+    # Exploited at its last epoch: Tune ends the trial with the copied trial's result as its last.
+    exploited = Result(metrics={"trial_id": "good", "epoch": 5}, checkpoint=None, error=None, path="/r/bad",
+                       metrics_dataframe=pd.DataFrame({"trial_id": ["bad"] * 6, "epoch": range(1, 7)}))
+    assert trial_id_of(exploited) == "bad"
+    never_reported = Result(metrics={"trial_id": "quiet"}, checkpoint=None, error=None, path="/r/quiet")
+    assert trial_id_of(never_reported) == "quiet"
