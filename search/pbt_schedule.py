@@ -147,12 +147,25 @@ class ScheduleKeeper:
         return {OWNER: self.trial_id, LINEAGE: [dict(row) for row in self.lineage]}
 
 
+def lineage_at(history: list[dict], row: dict) -> list[dict] | None:
+    """The lineage of the weights of `row`, an epoch of a trial's `history`: its own, or, for a row
+    read back from MLflow when a search resumed, a later row's cut back by the epochs between
+    them, if no exploit came in between (each epoch then added one row); None when unknown."""
+    if row.get(LINEAGE):
+        return [dict(r) for r in row[LINEAGE]]
+    later = [r for r in history if r["epoch"] > row["epoch"] and r.get(LINEAGE)]
+    if not later or later[0].get(PBT_EXPLOITS) != row.get(PBT_EXPLOITS):
+        return None
+    cut = len(later[0][LINEAGE]) - (later[0]["epoch"] - row["epoch"])
+    return [dict(r) for r in later[0][LINEAGE][:cut]] if cut > 0 else None
+
+
 def best_lineage(client, trial_run) -> list[dict]:
-    """The lineage of a trial's best checkpoint (the one evaluated): from its best epoch's result,
-    or, in a resumed search whose history came back from MLflow, from its run's schedule.csv."""
-    found = (trial_run.best or {}).get(LINEAGE)
+    """The lineage of a trial's best checkpoint (the one evaluated): from its history, or, for a
+    trial that ended before its search was resumed, from its run's schedule.csv."""
+    found = lineage_at(trial_run.history, trial_run.best) if trial_run.best else None
     if found:
-        return [dict(row) for row in found]
+        return found
     from mlflow.exceptions import MlflowException
 
     with tempfile.TemporaryDirectory() as folder:

@@ -27,7 +27,7 @@ from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
 from search.lineage import SEARCH_CONTEXT, TRIAL_CONTEXT, DataIdentity, log_data_input
 from search.mutations import mutation_keys
-from search.pbt_schedule import LINEAGE, config_params, schedule_csv
+from search.pbt_schedule import LINEAGE, config_params, lineage_at, schedule_csv
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
 from search.spec import Spec
@@ -238,7 +238,10 @@ class TrialLogger(tune.Callback):
         epoch = int(result["epoch"])
         if known.history and epoch <= known.history[-1]["epoch"]:
             # A trial continued from its checkpoint repeats epochs MLflow already has:
-            # logging them again would give a metric two values at one step.
+            # logging them again would give a metric two values at one step. (Under pbt the
+            # repeat brings its weights' lineage, which a history read back from MLflow lacks.)
+            if LINEAGE in result and known.history[-1]["epoch"] == epoch:
+                known.history[-1].setdefault(LINEAGE, result[LINEAGE])
             return
         row = {key: result[key] for key in (*record.ALL_CURVES, *record.COSTS, *self.pbt_metrics, *KEPT_RESULT_KEYS)
                if key in result}
@@ -368,8 +371,9 @@ class TrialLogger(tune.Callback):
                                            record.CONFUSION_VAL, known.run_id)
             if known.best_checkpoint and os.path.isdir(known.best_checkpoint):
                 self.client.log_artifacts(known.run_id, known.best_checkpoint, record.BEST_CHECKPOINT)
-            if best and best.get(LINEAGE):
-                self.client.log_text(known.run_id, schedule_csv(best[LINEAGE]), record.SCHEDULE_CSV)
+            lineage = lineage_at(known.history, best) if best else None
+            if lineage:
+                self.client.log_text(known.run_id, schedule_csv(lineage), record.SCHEDULE_CSV)
         except Exception:  # an artifact must never cost the trial's run its end state
             self.client.log_text(known.run_id, traceback.format_exc(), record.ARTIFACT_ERROR_TEXT)
         finally:

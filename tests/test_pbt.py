@@ -199,3 +199,16 @@ def test_a_result_is_known_by_its_own_reports_not_its_last_result():
     assert trial_id_of(exploited) == "bad"
     never_reported = Result(metrics={"trial_id": "quiet"}, checkpoint=None, error=None, path="/r/quiet")
     assert trial_id_of(never_reported) == "quiet"
+
+
+def test_a_resumed_trials_earlier_epoch_gets_its_lineage_from_a_later_one():
+    from search.pbt_schedule import lineage_at
+
+    lineage = [{"epoch": n, "trial": "t", "trial_epoch": n, "from_trial": "t", "train.lr": 0.01} for n in (1, 2, 3, 4)]
+    # Epochs 1-2 read back from MLflow after a resume (no lineage); 4 reported since, with its lineage.
+    history = [{"epoch": 1, "pbt_exploits": 0}, {"epoch": 2, "pbt_exploits": 0},
+               {"epoch": 4, "pbt_exploits": 0, LINEAGE: lineage}]
+    assert lineage_at(history, history[1]) == lineage[:2]
+    assert lineage_at(history, history[2]) == lineage
+    history[2]["pbt_exploits"] = 1  # an exploit in between: epoch 2's weights are not in that lineage
+    assert lineage_at(history, history[1]) is None
