@@ -28,8 +28,7 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import record  # noqa: E402
-from searches import run_space  # noqa: E402
+from searches import record_unless_smoke, run_space  # noqa: E402
 
 WITHIN = 0.05  # a front member counts within 5% of the winner's val_loss
 QUARTER = 0.25
@@ -90,9 +89,7 @@ def main() -> int:
     figures = {"space": name, "seeds": args.seeds, "smoke": args.smoke,
                "pareto_params_ratio": round(statistics.median(ratios), 4) if ratios else None,
                "pareto_quarter_within_5pct": [r["quarter_within_5pct"] for r in runs], "runs": runs}
-    if not args.smoke:  # a smoke run proves the script, its figures are no benchmark
-        record(f"pareto_{name}", figures)
-    print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=2))
+    record_unless_smoke(f"pareto_{name}", figures, args.smoke)
     return 0
 
 

@@ -28,8 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import record  # noqa: E402
-from searches import run_space  # noqa: E402
+from searches import record_unless_smoke, run_space  # noqa: E402
 
 REEVALUATE = {"top_k": 3, "seeds": 3}
 
@@ -90,9 +89,7 @@ def main() -> int:
                "pbt_reeval_test_acc_mean": median("pbt", "test_acc_mean"),
                "asha_trial_epochs": median("asha", "trial_epochs"), "pbt_trial_epochs": median("pbt", "trial_epochs"),
                "runs": runs}
-    if not args.smoke:  # a smoke run proves the script, its figures are no benchmark
-        record(f"pbt_{raw['name']}", figures)
-    print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=2))
+    record_unless_smoke(f"pbt_{raw['name']}", figures, args.smoke)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,3 +30,13 @@ def run_space(space: Path, folder: Path, seed: int, smoke: bool) -> tuple[Mlflow
     [search] = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                   "tags.`search.role` = 'search'")
     return client, search, wall
+
+
+def record_unless_smoke(name: str, figures: dict, smoke: bool) -> None:
+    """Records the figures (bench/results.json) and prints them without the per-run details; a
+    --smoke run proves the script works, its figures are no benchmark and are not recorded."""
+    from results import record
+
+    if not smoke:
+        record(name, figures)
+    print(json.dumps({k: v for k, v in figures.items() if k != "runs"}, indent=2))
