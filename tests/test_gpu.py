@@ -148,3 +148,20 @@ def test_dry_run_measures_the_smallest_safe_share(capsys):
     trial = make_trial("resnet18.yaml", ["data.image_size=64", "data.limit_per_class=null", "data.classes=null",
                                          "train.epochs=1", "search.scheduler.name=none"], gpu_share=float(share))
     assert next(trial.epochs())["epoch"] == 1
+
+
+def test_a_gpu_trials_costs_are_pytorchs_peak_allocation_and_synchronised_latency():
+    from search.costs import PeakMemory, TrialCosts
+
+    trial = make_trial("resnet18.yaml", SMALL, gpu_share=1.0)
+    memory = PeakMemory(trial.device)  # reset: the peak from here on
+    measured = TrialCosts(trial, memory)
+    list(trial.epochs())
+    after = measured.after_epoch()
+    assert after["peak_memory_mb"] == torch.cuda.max_memory_allocated() / 2 ** 20 > 0
+    assert 0 < measured.latency_ms < 1000
+    block = torch.empty(256 * 2 ** 20, dtype=torch.uint8, device="cuda")  # 256 MiB more, at once
+    assert measured.after_epoch()["peak_memory_mb"] >= after["peak_memory_mb"] + 255
+    del block
+    PeakMemory(trial.device)  # the next trial in this worker starts from what is allocated now
+    assert torch.cuda.max_memory_allocated() / 2 ** 20 < after["peak_memory_mb"] + 255
