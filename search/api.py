@@ -52,6 +52,14 @@ class SearchResult:
     reevaluation: pd.DataFrame | None = None
     reeval_winner_trial_id: str | None = None
     reeval_metrics: dict[str, float] = field(default_factory=dict)
+    reevaluation_skipped: str | None = None  # why, where the budget left too little for it
+    # With search.budget: which ran out ("time", "trial_epochs"; None when neither did) and what
+    # the search used ({"budget_time_used_s": ..., "budget_trial_epochs_used": ...}).
+    budget_spent: str | None = None
+    budget_used: dict[str, float] = field(default_factory=dict)
+    # With search.warm_start: its source and counts as the search run records them
+    # ({"search.warm_start_from": <run id>, "warm_start_told": 14, "warm_start_rerun": 3, ...}).
+    warm_start: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -59,7 +67,7 @@ class SearchResult:
 
 
 def command_line_overrides(overrides: Sequence[str], tracking_uri: str | None,
-                           storage: str | None) -> list[str]:
+                           storage: str | None, time_budget: str | float | None = None) -> list[str]:
     """The API's and the command line's settings as --set overrides, so they pass the same
     validation as the space file."""
     result = list(overrides)
@@ -67,6 +75,8 @@ def command_line_overrides(overrides: Sequence[str], tracking_uri: str | None,
         result.append(f"tracking.uri={yaml.safe_dump(tracking_uri).splitlines()[0]}")
     if storage:
         result.append(f"search.storage={yaml.safe_dump(storage).splitlines()[0]}")
+    if time_budget is not None:
+        result.append(f"search.budget.time={yaml.safe_dump(time_budget).splitlines()[0]}")
     return result
 
 
@@ -110,18 +120,19 @@ def first_difference(started: dict[str, Any], now: dict[str, Any]) -> tuple[str,
 
 def run_search(space: str | Path | Mapping[str, Any], *, overrides: Sequence[str] = (), smoke: bool = False,
                tracking_uri: str | None = None, storage: str | None = None, address: str | None = None,
-               resume: bool | str = False) -> SearchResult:
+               resume: bool | str = False, time_budget: str | float | None = None) -> SearchResult:
     """Runs one search to its end (or its interruption) and returns what it found.
 
     `space`: a space file's path, or a dict in the same schema. `overrides`: "KEY=VALUE"
-    strings as --set. `resume`: True continues the last interrupted search of this space,
-    a path the one in that Ray Tune folder; the other arguments may repeat what the search
-    was started with, and anything different is refused.
+    strings as --set. `time_budget`: search.budget.time ("30m", "2h", or seconds).
+    `resume`: True continues the last interrupted search of this space, a path the one in
+    that Ray Tune folder; the other arguments may repeat what the search was started with,
+    and anything different is refused.
     """
     from search.pipeline import continue_search, start_search
 
     raw, source = read_space(space)
-    every_override = command_line_overrides(overrides, tracking_uri, storage)
+    every_override = command_line_overrides(overrides, tracking_uri, storage, time_budget)
     if resume is False:
         spec, raw = resolve_spec(raw, source, every_override, smoke)
         return start_search(spec, raw, smoke=smoke, address=address)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from search.api import SearchResult, check_same_as_started
+from search.budget import Budget, reevaluation_skip_reason
 from search.checkpoints import CheckpointRefused
 from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
 from search.console import print_interrupted, print_no_result, print_report
@@ -30,6 +31,7 @@ from search.record import (
     MODEL_NAME_PARAM,
     RAY_EXPERIMENT_DIR,
     RAY_RUN_NAME,
+    REEVAL_SKIPPED,
     SEARCH_WALL_TIME,
     SETTINGS_PREFIX,
     SMOKE_PARAM,
@@ -39,6 +41,8 @@ from search.record import (
     TRIALS_CSV,
     TRIALS_FAILED,
     TRIALS_MD,
+    WARM_START_FROM,
+    WARM_START_PREFIX,
     Status,
     space_param,
 )
@@ -49,16 +53,17 @@ from search.space import expected_trials
 from search.spec import Spec, describe_trial_epochs, validate_spec
 from search.storage import check_storage_reaches_every_node, check_storage_writable, resolve_storage
 from search.summary import display_table, to_markdown, trials_table
-from search.tracking import Tracker, TrialLogger, log_params
+from search.tracking import Tracker, TrialLogger, log_params, trial_params
 from search.tracking_store import check_tracking_store
 from search.user_code import shipped_paths
+from search.warm_start import WarmStart, plan_warm_start
 
 
 def search_params(spec: Spec, smoke: bool) -> dict[str, Any]:
     """The search run's params: the settings of the search itself and its dimensions."""
     params = {TASK_PARAM: spec.task, MODEL_NAME_PARAM: spec.model["name"], SMOKE_PARAM: smoke}
     params.update({f"{SETTINGS_PREFIX}{k}": v for k, v in flatten(spec.search.model_dump()).items()})
-    params.update({f"{SPACE_PREFIX}{k}": space_param(d.kind, d.args) for k, d in spec.space.items()})
+    params.update({f"{SPACE_PREFIX}{k}": space_param(d.kind, d.args, d.when) for k, d in spec.space.items()})
     return params
 
 
@@ -94,6 +99,9 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     identity = data_identity(task, loaded, spec.data)
     if previous is not None:
         check_same_data(previous, identity, experiment_dir)
+    # A warm start reads its source now, so a refused one starts nothing; a resumed search has
+    # its searcher's state, told trials and queued re-runs included, from Tune's saved state.
+    warm = plan_warm_start(spec, identity, tracking_uri) if previous is None and spec.search.warm_start else None
     idle = nothing_to_compare(spec, expected_trials(spec))
     if idle:
         print(f"[search] warning: {idle}", file=sys.stderr, flush=True)
@@ -107,7 +115,7 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
             print(f"[search] warning: {waits}", file=sys.stderr, flush=True)
         report_gpu_sharing(spec.search.resources.gpu)
         return _search(spec, raw, smoke, task, loaded, identity, tracking_uri, storage, previous, experiment_dir,
-                       started)
+                       started, warm)
     finally:
         if ray_started:  # a notebook's next search starts its own, with its own modules
             stop_ray()
@@ -120,7 +128,8 @@ def ray_is_running() -> bool:
 
 
 def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIdentity, tracking_uri: str,
-            storage: str, previous: ResumeRecord | None, experiment_dir: str | None, started: float) -> SearchResult:
+            storage: str, previous: ResumeRecord | None, experiment_dir: str | None, started: float,
+            warm: WarmStart | None) -> SearchResult:
     from search.tuner import build_tuner, restore_tuner
 
     if previous is None:
@@ -130,17 +139,25 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
                              {RAY_RUN_NAME: run_name, RAY_EXPERIMENT_DIR: experiment_dir})
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+        logger.budget = budget = Budget(spec.search.budget, tracker) if spec.search.budget else None
         # Beside the file as written: every default filled in and --set / --smoke applied.
         tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False), SPEC_RESOLVED)
         write_record(experiment_dir, ResumeRecord(tracker.run_id, tracking_uri, spec.experiment,
                                                   run_name, smoke, raw))
-        tuner = build_tuner(spec, loaded, run_name, [logger])
+        tuner, told = build_tuner(spec, loaded, run_name, [logger], budget, warm)
+        if warm is not None:
+            _log_warm_start(tracker, spec, warm, told)
     else:
         tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id, data=identity)
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
+        # Before Tune's state is restored: its stopper and search algorithm refer to the budget.
+        budget = Budget.of_resumed_search(spec.search.budget, tracker) if spec.search.budget else None
+        logger.budget = budget
         tuner = restore_tuner(spec, loaded, experiment_dir, logger)  # refused before MLflow changes
         tracker.reopen_search()
         logger.adopt_existing_runs()
+        if budget is not None:
+            budget.continue_after(logger)
         ended = len(logger.trials) - logger.count(None)
         print(f"[search] resuming {experiment_dir}: {ended} trials already ended", flush=True)
 
@@ -151,9 +168,12 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
     result = SearchResult(status="interrupted", name=spec.name, search_run_id=tracker.run_id,
                           experiment_id=tracker.experiment_id, tracking_uri=tracking_uri,
                           experiment_dir=experiment_dir, trials=None, data_digest=identity.digest)
-    if results is None or logger.unfinished or logger.trials_created < expected_trials(spec):
+    # A spent budget is a normal end, however few of the planned trials ran.
+    budget_ended = budget is not None and budget.spent_on is not None
+    if results is None or logger.unfinished or (logger.trials_created < expected_trials(spec) and not budget_ended):
         logger.end_unfinished()
         result.trials = _log_summary(tracker, spec, logger)
+        _end_budget(tracker, budget, result)
         tracker.end_search("KILLED")
         print_interrupted(spec, len(logger.trials) - logger.count(Status.INTERRUPTED), experiment_dir)
         return result
@@ -165,24 +185,36 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         # checkpoint: the trials' record stays, the search ends failed, saying which file.
         result.trials = _log_summary(tracker, spec, logger)
         tracker.client.set_tag(tracker.run_id, ERROR, str(err))
+        _end_budget(tracker, budget, result)
         tracker.end_search("FAILED")
         raise SpecError(f"the best trial's {err}") from None
     if evaluation is None:
         result.trials = _log_summary(tracker, spec, logger)
+        _end_budget(tracker, budget, result)
         tracker.end_search("FAILED")
         print_no_result(spec, result.trials)
         result.status = "no_result"
         return result
-    _log_evaluation(tracker, evaluation)
+    _log_evaluation(tracker, spec, evaluation)
     reevaluation = None
     if spec.search.reevaluate is not None:
-        reevaluation = reevaluate(spec, task, loaded, tracker, logger, experiment_dir)
-        if reevaluation is None:  # interrupted: the trials are done, the re-evaluation resumes
-            result.trials = _log_summary(tracker, spec, logger)
-            tracker.end_search("KILLED")
-            print_interrupted(spec, len(logger.trials), experiment_dir)
-            return result
-        _log_reevaluation(tracker, reevaluation)
+        skipped = reevaluation_skip_reason(spec, budget, logger, tracker) if budget is not None else None
+        if skipped:
+            # Inside what is left of the budget, or not at all: said, and recorded on the search run.
+            result.reevaluation_skipped = f"re-evaluation skipped: {skipped}"
+            print(f"[search] {result.reevaluation_skipped}", flush=True)
+            tracker.client.set_tag(tracker.run_id, REEVAL_SKIPPED, skipped)
+        else:
+            reevaluation = reevaluate(spec, task, loaded, tracker, logger, experiment_dir)
+            if reevaluation is None:  # interrupted: the trials are done, the re-evaluation resumes
+                result.trials = _log_summary(tracker, spec, logger)
+                _end_budget(tracker, budget, result)
+                tracker.end_search("KILLED")
+                print_interrupted(spec, len(logger.trials), experiment_dir)
+                return result
+            if budget is not None:
+                budget.other_epochs = reevaluation.epochs()
+            _log_reevaluation(tracker, reevaluation)
     result.trials = _log_summary(tracker, spec, logger, reevaluation)
     exported_evaluation = reevaluation.exported if reevaluation and reevaluation.exported else evaluation
     exported = log_best_model(tracker, spec, task, loaded, exported_evaluation)
@@ -191,11 +223,14 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
     wall = time.perf_counter() - started
     failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
     tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
+    _end_budget(tracker, budget, result)
+    result.warm_start = warm_start_record(tracker)
     tracker.end_search("FINISHED")
-    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
+    print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation,
+                 budget.describe_use() if budget is not None else None)
     result.status = "finished"
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
-    result.best_config = flatten(evaluation.config)
+    result.best_config = trial_params(spec, evaluation.config)
     result.test_metrics, result.baselines = dict(evaluation.test), dict(evaluation.baselines)
     result.model_uri, result.registered_model = exported.model_uri, exported.registered
     if reevaluation is not None:
@@ -237,15 +272,40 @@ def _log_summary(tracker: Tracker, spec: Spec, logger: TrialLogger, reevaluation
     return table
 
 
-def _log_evaluation(tracker: Tracker, evaluation: Evaluation) -> None:
+def _log_evaluation(tracker: Tracker, spec: Spec, evaluation: Evaluation) -> None:
     log_params(tracker.client, tracker.run_id,
                {BEST_TRIAL_ID: evaluation.trial_id,
-                **{f"{BEST_PREFIX}{k}": v for k, v in flatten(evaluation.config).items()}})
+                **{f"{BEST_PREFIX}{k}": v for k, v in trial_params(spec, evaluation.config).items()}})
     tracker.log_metrics({**evaluation.test, **evaluation.baselines,
                          BEST_SELECTION_VALUE: evaluation.selection_value})
     if evaluation.test_confusion and evaluation.class_names:
         tracker.log_confusion(evaluation.test_confusion, evaluation.class_names,
                               f"best trial {evaluation.trial_id}: test", CONFUSION_TEST)
+
+
+def _end_budget(tracker: Tracker, budget: Budget | None, result: SearchResult) -> None:
+    """What the search used of its budget, on the search run and in the result (also when it
+    stops short: a resume counts on from the time recorded)."""
+    if budget is None:
+        return
+    budget.record_end()
+    result.budget_spent, result.budget_used = budget.spent_on, budget.used_metrics()
+
+
+def _log_warm_start(tracker: Tracker, spec: Spec, warm: WarmStart, told: int) -> None:
+    tracker.client.set_tag(tracker.run_id, WARM_START_FROM, warm.source_run_id)
+    tracker.log_metrics(warm.metrics(told))
+    print(f"[search] {spec.name}: {warm.describe(told, spec.search.algorithm)}", flush=True)
+
+
+def warm_start_record(tracker: Tracker) -> dict[str, Any]:
+    """The warm start as the search run records it: its source and counts ({} without one)."""
+    run = tracker.client.get_run(tracker.run_id)
+    source = run.data.tags.get(WARM_START_FROM)
+    if source is None:
+        return {}
+    counts = {name: int(value) for name, value in run.data.metrics.items() if name.startswith(WARM_START_PREFIX)}
+    return {WARM_START_FROM: source, **counts}
 
 
 def _log_reevaluation(tracker: Tracker, reevaluation: Reevaluation) -> None:

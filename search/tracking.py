@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.experiment import Trial
 
-from search import record
+from search import conditions, record
 from search.dotted import flatten, unflatten
 from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
@@ -138,6 +138,7 @@ class TrialLogger(tune.Callback):
         self.unfinished: list[str] = []
         self.trials_created = 0
         self.restored_by_tune = False  # set when a restored Tuner resolved to this logger
+        self.budget = None  # the search's Budget (search/budget.py), when it has one
         _LOGGERS[(tracker.run_id, self.role)] = self
 
     def __reduce__(self):
@@ -152,9 +153,13 @@ class TrialLogger(tune.Callback):
         """On resume: the search run's trial runs, their histories and how they ended."""
         runs = record.all_runs(self.client, [self.tracker.experiment_id],
                                record.trial_runs_filter(self.tracker.run_id, self.role))
+        base = flatten(self.spec.base_config())
         for run in runs:
+            # A run holds no value of a dimension its trial did not search (`when:`): the trial
+            # trained with the base config's, as the config rebuilt here does.
             trial = self.trials[run.data.tags[record.TRIAL_ID]] = TrialRun(
-                run.info.run_id, unflatten(run.data.params), history=self._history_from_mlflow(run))
+                run.info.run_id, unflatten({**{k: str(v) for k, v in base.items()}, **run.data.params}),
+                history=self._history_from_mlflow(run))
             for row in trial.history:
                 self._update_best(trial, row)
             status = run.data.tags.get(record.STATUS)
@@ -187,7 +192,7 @@ class TrialLogger(tune.Callback):
             tags={record.ROLE: self.role, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
                   record.STATUS: Status.RUNNING, **self.run_tags(trial)})
         self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
-        log_params(self.client, run.info.run_id, flatten(trial.config))
+        log_params(self.client, run.info.run_id, trial_params(self.spec, trial.config))
         if self.tracker.data is not None:
             log_data_input(self.client, run.info.run_id, self.tracker.data, TRIAL_CONTEXT)
 
@@ -254,6 +259,8 @@ class TrialLogger(tune.Callback):
             status = Status.EARLY_STOPPED
         elif epoch >= epochs:
             status = Status.FINISHED
+        elif self.budget is not None and trial.trial_id in self.budget.stopped:
+            status = Status.BUDGET_STOPPED  # the budget's stopper decided, before any scheduler
         # A scheduler ends a trial at one of its results, or while the trial waits (successive
         # halving stops trials paused at a rung, and ones a resumed search has yet to restart):
         # Tune calls this hook before it changes a stopped trial's status from PAUSED or PENDING.
@@ -278,14 +285,27 @@ class TrialLogger(tune.Callback):
         self._end_trial(trial.trial_id, Status.FAILED, "FAILED")
 
     def on_experiment_end(self, trials, **info):
+        budget_spent = self.budget is not None and self.budget.spent_on is not None
+        if budget_spent:
+            self._end_waiting_trials()
         # Unfinished: not ended by Tune, or not by a trial end this logger heard of. On Ctrl+C,
-        # Tune marks the trials it stops TERMINATED without calling on_trial_complete.
-        self.unfinished = [t.trial_id for t in trials if not t.is_finished()
-                           or not record.has_ended(getattr(self.trials.get(t.trial_id), "status", None))]
+        # Tune marks the trials it stops TERMINATED without calling on_trial_complete. Once the
+        # budget is spent, a trial Tune created but never started is not unfinished: it never
+        # had a run, and never will.
+        self.unfinished = [t.trial_id for t in trials if (not t.is_finished()
+                           or not record.has_ended(getattr(self.trials.get(t.trial_id), "status", None)))
+                           and not (budget_spent and t.trial_id not in self.trials)]
         self.trials_created = len(trials)
         known = {t.trial_id for t in trials}
         for trial_id in [t for t in self.trials if t not in known]:
             self._drop_orphan(trial_id)
+
+    def _end_waiting_trials(self) -> None:
+        """The budget ran out while these trials waited (paused at a rung, or interrupted before
+        and not restarted): Tune ends them without a trial end; their epochs are real results."""
+        for trial_id, trial in self.trials.items():
+            if trial.status in (Status.PAUSED, Status.INTERRUPTED):
+                self._end_trial(trial_id, Status.BUDGET_STOPPED, "FINISHED")
 
     def _drop_orphan(self, trial_id: str) -> None:
         """A run whose trial Ray's saved state never recorded (the driver died right after
@@ -332,6 +352,14 @@ class TrialLogger(tune.Callback):
         for trial in self.trials.values():
             if trial.status is None or trial.status in record.LIVE:
                 self._interrupt(trial)
+
+
+def trial_params(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's config as its run's params: every key but the dimensions it did not search
+    (`when:`), which trained with the base config's value and are no value of this trial."""
+    flat = flatten(config)
+    inactive = conditions.inactive_keys(spec.space, flat)
+    return {key: value for key, value in flat.items() if key not in inactive}
 
 
 def _better(value: float, best: float, mode: str) -> bool:

@@ -259,8 +259,9 @@ def test_importance_needs_two_trials_with_different_values(store):
     client = store.client
     [forecast] = searches_of(client, "forecast")
     importances, why = param_importances(forecast)
-    assert why == "" and set(importances) == {"model.hidden_size", "train.lr"}
-    assert sum(importances.values()) == pytest.approx(1.0)
+    assert why == "" and set(importances.values) == {"model.hidden_size", "train.lr"}
+    assert sum(importances.values.values()) == pytest.approx(1.0)
+    assert importances.trials == dict.fromkeys(importances.values, 3)  # the completed trials (one failed)
 
     forecast.trials = forecast.trials[:1]
     importances, why = param_importances(forecast)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from search import record
-from search.record import Role, Status
+from search.record import Budget, LeftOut, Role, Status
 from tests.helpers import REPO
 
 
@@ -29,13 +29,18 @@ def documented_names() -> set[str]:
 RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "tags": [record.ROLE, record.PARENT, record.STATUS, record.ERROR, record.TASK, record.MODEL, record.KIND,
              record.TRIAL_ID, record.RAY_RUN_NAME, record.RAY_EXPERIMENT_DIR, record.RAY_NODE_ID, record.DEVICE,
-             record.COMPARED, record.CONFIG_OF],
+             record.COMPARED, record.CONFIG_OF, record.BUDGET_SPENT, record.REEVAL_SKIPPED, record.WARM_START_FROM],
     "roles": [Role.SEARCH, Role.TRIAL, Role.REEVALUATION, Role.COMPARISON],
     "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
-                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED],
+                 Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED,
+                 Status.BUDGET_STOPPED],
+    "budgets spent": [Budget.TIME, Budget.TRIAL_EPOCHS],
+    "reasons left out": list(LeftOut.ALL),
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names},
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
-                record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED],
+                record.REEVAL_PREFIX, record.REEVAL_WINNER_CHANGED, record.BUDGET_TIME_USED,
+                record.BUDGET_EPOCHS_USED, record.WARM_START_PREFIX, record.WARM_START_TOLD, record.WARM_START_RERUN,
+                record.WARM_START_LEFT_OUT, record.left_out_metric("")],
     "params": [record.SETTINGS_PREFIX, record.SEARCH_METRIC, record.SEARCH_MODE, record.TASK_PARAM,
                record.MODEL_NAME_PARAM, record.SMOKE_PARAM, record.REEVAL_WINNER_TRIAL_ID,
                record.MODEL_PARAMS, record.SPACE_PREFIX, record.BEST_PREFIX, record.BEST_TRIAL_ID,
@@ -57,7 +62,8 @@ def test_readme_documents_every_name(what):
 def test_every_name_of_the_record_is_checked_against_readme():
     # A name added to record.py must be added above (and so to README) too.
     checked = {name for names in RECORD_NAMES.values() for name in names}
-    constants = {f"{prefix}{key}": value for prefix, namespace in (("", record), ("Role.", Role), ("Status.", Status))
+    constants = {f"{prefix}{key}": value for prefix, namespace in (("", record), ("Role.", Role), ("Status.", Status),
+                                                                  ("Budget.", Budget), ("LeftOut.", LeftOut))
                  for key, value in vars(namespace).items() if key.isupper() and isinstance(value, str)}
     assert {key for key, value in constants.items() if value not in checked} == set()
 
@@ -67,10 +73,11 @@ def test_completed_and_ended_statuses():
     assert rung == "stopped_at_rung_3"
     statuses = [*RECORD_NAMES["statuses"], rung]
     assert {s for s in statuses if record.is_completed(s)} == \
-        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung}
+        {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung,
+         Status.BUDGET_STOPPED}
     assert {s for s in statuses if record.has_ended(s)} == \
         {Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.STOPPED_AT_RUNG, rung, Status.FAILED,
-         Status.INCOMPLETE}
+         Status.INCOMPLETE, Status.BUDGET_STOPPED}
     assert {s for s in statuses if s in record.LIVE} == {Status.RUNNING, Status.PAUSED, Status.PROMOTED}
     assert not record.is_completed(None) and not record.has_ended(None)
 
@@ -84,6 +91,15 @@ def test_a_space_param_reads_back_as_written(kind, args):
     assert record.read_space_param(text) == (kind, args)
     # Searches before the JSON form logged "kind [args]" with Python's repr of the list.
     assert record.read_space_param(f"{kind} {args!r}") == (kind, args)
+
+
+def test_a_conditional_space_param_reads_back_with_its_when():
+    when = {"train.optimizer": ["sgd", "rmsprop"]}
+    text = record.space_param("uniform", [0.5, 0.99], when)
+    assert record.read_space_param(text) == ("uniform", [0.5, 0.99])
+    assert record.read_space_when(text) == when
+    assert record.read_space_when(record.space_param("uniform", [0.5, 0.99])) == {}
+    assert record.read_space_when("loguniform [0.0001, 0.01]") == {}  # the text form of earlier searches
 
 
 def test_a_space_param_cut_short_is_unknown():
