@@ -36,7 +36,7 @@ from ray.tune.search import BasicVariantGenerator, SearchGenerator
 from search import record
 from search.durations import format_duration
 from search.errors import SpecError
-from search.record import Budget as Spent
+from search.record import Spent
 from search.spec import BudgetSettings, Spec
 
 # How often the time used is written to the search run while trials run: what a driver that
@@ -63,7 +63,7 @@ class Budget:
         self.started: float | None = None  # this attempt's clock (time.monotonic())
         self.trial_epochs: dict[str, int] = {}  # trial id -> the epochs it trained
         self.other_epochs = 0  # re-evaluation runs'
-        self.spent_on: str | None = None  # record.Budget.TIME or TRIAL_EPOCHS, once it ran out
+        self.spent_on: str | None = None  # record.Spent.TIME or TRIAL_EPOCHS, once it ran out
         self.stopped: set[str] = set()  # trials the budget ended at a result
         self.trials: list = []  # Tune's trials, as its last step showed them (BudgetClock)
         self.recorded_at = 0.0

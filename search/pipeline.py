@@ -145,8 +145,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         write_record(experiment_dir, ResumeRecord(tracker.run_id, tracking_uri, spec.experiment,
                                                   run_name, smoke, raw))
         tuner, told = build_tuner(spec, loaded, run_name, [logger], budget, warm)
-        if warm is not None:
-            _log_warm_start(tracker, spec, warm, told)
+        warm_started = _log_warm_start(tracker, spec, warm, told) if warm is not None else {}
     else:
         tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id, data=identity)
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
@@ -158,6 +157,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         logger.adopt_existing_runs()
         if budget is not None:
             budget.continue_after(logger)
+        warm_started = warm_start_record(tracker)
         ended = len(logger.trials) - logger.count(None)
         print(f"[search] resuming {experiment_dir}: {ended} trials already ended", flush=True)
 
@@ -224,7 +224,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
     failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
     tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
     _end_budget(tracker, budget, result)
-    result.warm_start = warm_start_record(tracker)
+    result.warm_start = warm_started
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation,
                  budget.describe_use() if budget is not None else None)
@@ -292,14 +292,18 @@ def _end_budget(tracker: Tracker, budget: Budget | None, result: SearchResult) -
     result.budget_spent, result.budget_used = budget.spent_on, budget.used_metrics()
 
 
-def _log_warm_start(tracker: Tracker, spec: Spec, warm: WarmStart, told: int) -> None:
+def _log_warm_start(tracker: Tracker, spec: Spec, warm: WarmStart, told: int) -> dict[str, Any]:
+    """The warm start on the search run (its source and counts) and on the console; returns
+    what it logged, as warm_start_record reads it back."""
+    counts = warm.metrics(told)
     tracker.client.set_tag(tracker.run_id, WARM_START_FROM, warm.source_run_id)
-    tracker.log_metrics(warm.metrics(told))
+    tracker.log_metrics(counts)
     print(f"[search] {spec.name}: {warm.describe(told, spec.search.algorithm)}", flush=True)
+    return {WARM_START_FROM: warm.source_run_id, **counts}
 
 
 def warm_start_record(tracker: Tracker) -> dict[str, Any]:
-    """The warm start as the search run records it: its source and counts ({} without one)."""
+    """The warm start as a resumed search's run recorded it: its source and counts ({} without one)."""
     run = tracker.client.get_run(tracker.run_id)
     source = run.data.tags.get(WARM_START_FROM)
     if source is None:

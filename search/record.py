@@ -24,7 +24,7 @@ RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the R
 RAY_NODE_ID, DEVICE = "ray.node_id", "device"  # where a trial ran
 COMPARED = "search.compared"  # a comparison run's experiments
 CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose config it trains again
-BUDGET_SPENT = "search.budget_spent"  # a search run's budget that ran out: a value of Budget
+BUDGET_SPENT = "search.budget_spent"  # a search run's budget that ran out: a value of Spent
 REEVAL_SKIPPED = "search.reevaluation_skipped"  # why a search run's re-evaluation did not run, one line
 WARM_START_FROM = "search.warm_start_from"  # a warm-started search run's source: the earlier search run id
 
@@ -74,8 +74,8 @@ ENDED = COMPLETED | {Status.FAILED, Status.INCOMPLETE}
 LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
 
 
-class Budget:
-    """Values of the BUDGET_SPENT tag: which of search.budget ran out."""
+class Spent:
+    """Values of the BUDGET_SPENT tag: which of search.budget ran out (search/budget.py)."""
 
     TIME = "time"
     TRIAL_EPOCHS = "trial_epochs"

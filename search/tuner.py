@@ -61,19 +61,19 @@ def build_searcher(spec: Spec, budget: Budget | None = None, warm: WarmStart | N
         searcher = NoRepeats(OptunaSearch(space=space, metric=search.metric, mode=search.mode, sampler=sampler,
                                           **study), known=known)
         # What Tune does with a Searcher and max_concurrent_trials, here so the budget can end it.
-        return SearchSetup(BudgetedSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
-                                                budget), spec.base_config(), search.num_samples, told)
+        limited = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
+        return SearchSetup(BudgetedSearchGenerator(limited, budget), spec.base_config(), search.num_samples, told)
     if conditions.is_conditional(spec.space) or warm is not None:
         configs = [nested(values) for values in conditional_variants(spec)]
         if warm is not None:  # the earlier best first, in place of the first trials drawn
             configs[:len(warm.reruns)] = [nested(trial.values) for trial in warm.reruns]
-        listed = ListedConfigs(configs, metric=search.metric, mode=search.mode)
-        return SearchSetup(BudgetedSearchGenerator(ConcurrencyLimiter(listed, max_concurrent=search.max_concurrent),
-                                                budget), spec.base_config(), len(configs))
+        limited = ConcurrencyLimiter(ListedConfigs(configs, metric=search.metric, mode=search.mode),
+                                     max_concurrent=search.max_concurrent)
+        return SearchSetup(BudgetedSearchGenerator(limited, budget), spec.base_config(), len(configs))
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
-    return SearchSetup(BudgetedVariantGenerator(budget, random_state=search.seed, max_concurrent=search.max_concurrent),
-                    param_space(spec), search.num_samples)
+    variants = BudgetedVariantGenerator(budget, random_state=search.seed, max_concurrent=search.max_concurrent)
+    return SearchSetup(variants, param_space(spec), search.num_samples)
 
 
 def build_trainable(spec: Spec, loaded: Any):

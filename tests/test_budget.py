@@ -98,7 +98,7 @@ def test_the_stopper_stops_each_trial_at_its_next_result_once_the_epochs_are_spe
     assert not stopper(first.trial_id, {"epoch": 1})  # an epoch reported again counts once
     assert budget.epochs_used() == 2 and budget.spent() is None and not stopper.stop_all()
     assert stopper(first.trial_id, {"epoch": 2})  # the third epoch: spent, and this trial stops here
-    assert budget.spent() == record.Budget.TRIAL_EPOCHS and budget.stopped == {first.trial_id}
+    assert budget.spent() == record.Spent.TRIAL_EPOCHS and budget.stopped == {first.trial_id}
     first.set_status(Trial.TERMINATED)
     assert not stopper.stop_all()  # the second trial is still in its epoch: not cut short
     assert stopper(second.trial_id, {"epoch": 2})
@@ -121,7 +121,7 @@ def test_time_counts_from_the_first_trial_and_on_from_what_the_record_holds(tmp_
     assert resumed.time_before_s == metrics[record.BUDGET_TIME_USED] and resumed.time_used() == resumed.time_before_s
     resumed.time_before_s = 3600
     resumed.start()
-    assert resumed.spent() == record.Budget.TIME
+    assert resumed.spent() == record.Spent.TIME
 
 
 def test_a_reevaluation_runs_only_if_it_fits_in_what_is_left(tmp_path):
@@ -161,7 +161,7 @@ def test_a_budgeted_search_of_60_trials_stops_early_tests_the_best_and_exits_0(w
     used = sum(len(client.get_metric_history(t.info.run_id, "val_loss")) for t in trials)
     metrics, tags, params = search.data.metrics, search.data.tags, search.data.params
     assert metrics[record.BUDGET_EPOCHS_USED] == used and 3 <= used <= 4  # at most max_concurrent - 1 over
-    assert tags[record.BUDGET_SPENT] == record.Budget.TRIAL_EPOCHS
+    assert tags[record.BUDGET_SPENT] == record.Spent.TRIAL_EPOCHS
     assert tags[record.REEVAL_SKIPPED].startswith("it needs up to 4 runs x 4 epochs")
     assert params["search.budget.trial_epochs"] == "3" and params["search.budget.time"] == "None"
     assert "test_mse" in metrics and params["best.trial_id"] in {t.data.tags["trial_id"] for t in trials}
@@ -177,7 +177,7 @@ def test_a_time_budget_ends_a_random_search_the_same_way(workdir, local_ray, cap
 
     client = MlflowClient(tracking_uri=uri)
     [search], trials = search_and_trial_runs(client, "budgeted")
-    assert search.info.status == "FINISHED" and search.data.tags[record.BUDGET_SPENT] == record.Budget.TIME
+    assert search.info.status == "FINISHED" and search.data.tags[record.BUDGET_SPENT] == record.Spent.TIME
     assert search.data.metrics[record.BUDGET_TIME_USED] >= 2 and search.data.params["search.budget.time"] == "2.0"
     assert 1 <= len(trials) < 60 and all(t.info.status == "FINISHED" for t in trials)
     assert Status.BUDGET_STOPPED in {t.data.tags[record.STATUS] for t in trials}

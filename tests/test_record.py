@@ -7,7 +7,7 @@ import re
 import pytest
 
 from search import record
-from search.record import Budget, LeftOut, Role, Status
+from search.record import LeftOut, Role, Spent, Status
 from tests.helpers import REPO
 
 
@@ -34,7 +34,7 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
     "statuses": [Status.RUNNING, Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.PAUSED,
                  Status.PROMOTED, Status.STOPPED_AT_RUNG, Status.FAILED, Status.INCOMPLETE, Status.INTERRUPTED,
                  Status.BUDGET_STOPPED],
-    "budgets spent": [Budget.TIME, Budget.TRIAL_EPOCHS],
+    "budgets spent": [Spent.TIME, Spent.TRIAL_EPOCHS],
     "reasons left out": list(LeftOut.ALL),
     "metrics": [*record.ALL_CURVES, *{m for names in record.TEST_METRICS.values() for m in names},
                 record.BASELINE_PREFIX, record.BEST_SELECTION_VALUE, record.SEARCH_WALL_TIME, record.TRIALS_FAILED,
@@ -63,7 +63,7 @@ def test_every_name_of_the_record_is_checked_against_readme():
     # A name added to record.py must be added above (and so to README) too.
     checked = {name for names in RECORD_NAMES.values() for name in names}
     constants = {f"{prefix}{key}": value for prefix, namespace in (("", record), ("Role.", Role), ("Status.", Status),
-                                                                  ("Budget.", Budget), ("LeftOut.", LeftOut))
+                                                                  ("Spent.", Spent), ("LeftOut.", LeftOut))
                  for key, value in vars(namespace).items() if key.isupper() and isinstance(value, str)}
     assert {key for key, value in constants.items() if value not in checked} == set()
 

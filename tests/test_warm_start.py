@@ -252,24 +252,21 @@ def test_a_warm_start_reruns_the_earlier_best_first_and_tells_the_rest(workdir, 
 
 
 @pytest.mark.slow
-def test_resuming_a_budgeted_warm_started_search_repeats_nothing_and_counts_what_was_spent(workdir):
+def test_resuming_a_budgeted_warm_started_search_repeats_nothing_and_counts_what_was_spent(workdir, local_ray):
     from tests.test_fault_tolerance import PROGRESS_S, SEARCH_S, cli, wait_for
 
     uri = f"sqlite:///{workdir}/mlflow.db"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the drivers import this checkout's code
     # --smoke's slice of the data, two epochs of small batches (a second or two each), so the warm
     # search can be caught mid-way.
     slow = ["--smoke", "--set", "train.epochs=2", "--set", "train.batch_size=8", "--tracking-uri", uri]
-    source = cli(str(write_space(workdir, SOURCE, "source.yaml")), "--num-samples", "3", *slow, cwd=workdir,
-                 env=env)
-    out, _ = source.communicate(timeout=SEARCH_S)
-    assert source.returncode == 0, out[-3000:]
+    assert main([str(write_space(workdir, SOURCE, "source.yaml")), "--num-samples", "3", *slow]) == 0
     client = MlflowClient(tracking_uri=uri)
     _, source_trials = search_and_trial_runs(client, "source")
     best_two = [searched(t) for t in best_first(client, source_trials)[:2]]
 
     # At most 5 trial-epochs of --smoke's 4 trials of 2 epochs.
     warm = write_space(workdir, WARM.replace("seed: 1", "seed: 1\n  budget: {trial_epochs: 5}"), "warm.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the drivers import this checkout's code
     first = cli(str(warm), *slow, cwd=workdir, env=env)
 
     def epochs_logged() -> int:
@@ -291,7 +288,7 @@ def test_resuming_a_budgeted_warm_started_search_repeats_nothing_and_counts_what
     out, _ = second.communicate(timeout=SEARCH_S)
     assert second.returncode == 0, out[-3000:]
     [search], trials = search_and_trial_runs(client, "warm")
-    assert search.info.status == "FINISHED" and search.data.tags[record.BUDGET_SPENT] == record.Budget.TRIAL_EPOCHS
+    assert search.info.status == "FINISHED" and search.data.tags[record.BUDGET_SPENT] == record.Spent.TRIAL_EPOCHS
     assert all(t.info.status == "FINISHED" for t in trials), [t.data.tags for t in trials]
     ran = [searched(t) for t in trials]
     assert sorted(ran.count(config) for config in best_two) == [1, 1]  # each re-run once, not again
