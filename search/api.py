@@ -40,7 +40,8 @@ class SearchResult:
     trials: pd.DataFrame  # the end-of-search table, a row per trial, best first
     data_digest: str | None = None  # the data's identity (search/lineage.py), as MLflow's dataset input has it
     best_trial_id: str | None = None
-    best_config: dict[str, Any] = field(default_factory=dict)  # dotted keys: {"train.lr": 0.003, ...}
+    # Dotted keys, as its run's params (a dimension it did not search, `when:`, left out): {"train.lr": 0.003, ...}
+    best_config: dict[str, Any] = field(default_factory=dict)
     selection_value: float | None = None  # the best trial's best epoch by the search metric
     test_metrics: dict[str, float] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
