@@ -130,6 +130,17 @@ def test_random_draws_only_active_dimensions_seeded(tmp_path):
     assert {values["train.optimizer"] for values in draws} == {"adam", "sgd", "rmsprop"}
 
 
+def test_random_enumerates_its_grid_dimensions_per_draw_where_active(tmp_path):
+    # A grid dimension under random search is enumerated for every draw, only where active:
+    # here only in draws of SGD or RMSprop, so the count hangs on the seeded draws.
+    grid = "space.train.momentum={grid: [0.5, 0.9], when: {train.optimizer: [sgd, rmsprop]}}"
+    spec = conditional_spec(tmp_path, ["search.algorithm=random", "search.num_samples=12", grid])
+    made = list(conditional_variants(spec))
+    adam = sum(values["train.optimizer"] == "adam" for values in made)
+    assert trial_count(spec) == len(made) == adam + 2 * (12 - adam) and 0 < adam < 12
+    assert all(("train.momentum" in values) == (values["train.optimizer"] != "adam") for values in made)
+
+
 def suggestions(searcher, count: int, score) -> list[dict]:
     made = []
     for index in range(count):
