@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from search.api import SearchResult, check_same_as_started
+from search.capsule import capsule, log_capsule
 from search.checkpoints import CheckpointRefused
 from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
 from search.console import print_interrupted, print_no_result, print_report
@@ -43,6 +44,7 @@ from search.record import (
     space_param,
 )
 from search.reevaluate import Reevaluation, reevaluate, trial_table_columns, winner_params
+from search.resource_use import search_hours
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.schedulers import nothing_to_compare
 from search.space import expected_trials
@@ -129,6 +131,7 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         experiment_dir = f"{storage.rstrip('/')}/{run_name}"
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
                              {RAY_RUN_NAME: run_name, RAY_EXPERIMENT_DIR: experiment_dir})
+        log_capsule(tracker.client, tracker.run_id, capsule(shipped_paths(user_import_paths(spec))))
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         # Beside the file as written: every default filled in and --set / --smoke applied.
         tracker.client.log_text(tracker.run_id, yaml.safe_dump(spec.model_dump(), sort_keys=False), SPEC_RESOLVED)
@@ -190,7 +193,8 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         print(f"[search] warning: {exported.warning}", file=sys.stderr)
     wall = time.perf_counter() - started
     failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
-    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
+    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed,
+                         **search_hours([*logger.resource_totals(), *(reevaluation.totals if reevaluation else [])])})
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
     result.status = "finished"

@@ -65,6 +65,7 @@ class Reevaluation:
     winner: str | None = None
     test: dict[str, list[float]] = field(default_factory=dict)  # the winner's seeds on the test split
     exported: Evaluation | None = None  # the winner's best seed, at its best checkpoint
+    totals: list[dict] = field(default_factory=list)  # this attempt's runs' last results (CPU and GPU seconds)
 
     def values(self, trial_id: str) -> list[float]:
         return [s.value for s in self.seeds.get(trial_id, []) if s.value is not None]
@@ -168,6 +169,8 @@ def reevaluate(spec: Spec, task, loaded: Any, tracker: Tracker, logger: TrialLog
                           and (trial_id, job.seed) in found), key=lambda s: s.seed)
         for trial_id in ranked})
     outcome.winner = pick_winner(outcome)
+    if todo:
+        outcome.totals = runner.resource_totals()
     if outcome.winner is not None:
         _score_winner(spec, task, loaded, tracker, outcome, logger.trials[outcome.winner], checkpoints)
     return outcome

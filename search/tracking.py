@@ -30,7 +30,9 @@ from search.record import Role, Status
 from search.spec import Spec
 
 # Result keys kept in a trial's history besides its curves: for its status and pictures.
-KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion")
+KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion", *record.RESOURCE_TOTALS)
+# Logged every epoch: the curves, and what the trial's process used (search/resource_use.py).
+EPOCH_METRICS_LOGGED = (*record.ALL_CURVES, *record.RESOURCE_CURVES)
 
 
 class Tracker:
@@ -220,7 +222,7 @@ class TrialLogger(tune.Callback):
             # A trial continued from its checkpoint repeats epochs MLflow already has:
             # logging them again would give a metric two values at one step.
             return
-        row = {key: result[key] for key in (*record.ALL_CURVES, *KEPT_RESULT_KEYS) if key in result}
+        row = {key: result[key] for key in (*EPOCH_METRICS_LOGGED, *KEPT_RESULT_KEYS) if key in result}
         row["epoch"] = epoch
         known.history.append(row)
         now = int(time.time() * 1000)
@@ -230,7 +232,7 @@ class TrialLogger(tune.Callback):
             tags = [RunTag(record.RAY_NODE_ID, str(known.node)), RunTag(record.DEVICE, str(result.get("device")))]
         first = len(known.history) == 1
         self.client.log_batch(
-            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in record.ALL_CURVES
+            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in EPOCH_METRICS_LOGGED
                                   if record.is_number(row.get(name))],
             params=[Param(record.MODEL_PARAMS, str(result[record.MODEL_PARAMS]))] if first else [], tags=tags)
         self._update_best(known, row)
@@ -315,10 +317,24 @@ class TrialLogger(tune.Callback):
         except Exception:  # an artifact must never cost the trial's run its end state
             self.client.log_text(known.run_id, traceback.format_exc(), record.ARTIFACT_ERROR_TEXT)
         finally:
+            self._log_totals(known)
             self.client.set_tag(known.run_id, record.STATUS, status)
             self.client.set_terminated(known.run_id, status=mlflow_status)
 
+    def _log_totals(self, known: TrialRun) -> None:
+        """The trial's CPU and GPU seconds so far, once, at the step of its last epoch."""
+        last = known.history[-1] if known.history else {}
+        totals = [Metric(name, float(last[name]), int(time.time() * 1000), int(last["epoch"]))
+                  for name in record.RESOURCE_TOTALS if record.is_number(last.get(name))]
+        if totals:
+            self.client.log_batch(known.run_id, metrics=totals)
+
+    def resource_totals(self) -> list[dict]:
+        """Each trial's last result, for the search's CPU and GPU hours."""
+        return [trial.history[-1] for trial in self.trials.values() if trial.history]
+
     def _interrupt(self, trial: TrialRun) -> None:
+        self._log_totals(trial)
         trial.status = Status.INTERRUPTED
         self.client.set_tag(trial.run_id, record.STATUS, Status.INTERRUPTED)
         self.client.set_terminated(trial.run_id, status="KILLED")
