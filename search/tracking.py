@@ -27,6 +27,7 @@ from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
 from search.lineage import SEARCH_CONTEXT, TRIAL_CONTEXT, DataIdentity, log_data_input
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
+from search.record_writer import SpooledClient
 from search.spec import Spec
 
 # Result keys kept in a trial's history besides its curves: for its status and pictures.
@@ -38,10 +39,13 @@ EPOCH_METRICS_LOGGED = (*record.ALL_CURVES, *record.RESOURCE_CURVES)
 class Tracker:
     """The search run: created before the trials, ended after the evaluation."""
 
-    def __init__(self, spec: Spec, uri: str, run_id: str | None = None, data: DataIdentity | None = None):
+    def __init__(self, spec: Spec, uri: str, run_id: str | None = None, data: DataIdentity | None = None,
+                 spool: str | None = None):
         self.spec, self.uri = spec, uri
         self.data = data  # the search's data (search/lineage.py), an input of its run and every trial run
-        self.client = MlflowClient(tracking_uri=uri)
+        # With a spool folder, every write goes through it and one background writer, so that
+        # nothing waits for MLflow (search/record_writer.py); without, straight to MLflow.
+        self.client = SpooledClient(uri, spool) if spool else MlflowClient(tracking_uri=uri)
         self.experiment_id = experiment_for_runs(self.client, spec.experiment, {record.TASK: spec.task})
         self.run_id = run_id  # the search run, once started (or the one a resume continues)
 
@@ -50,7 +54,9 @@ class Tracker:
             self.experiment_id, run_name=f"{self.spec.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
             tags={record.ROLE: Role.SEARCH, record.TASK: self.spec.task, record.MODEL: self.spec.model["name"],
                   record.KIND: self.spec.kind, **tags})
-        self.run_id = run.info.run_id
+        # Its id names the search everywhere (search_run.json, the result): waited for, before any trial.
+        self.run_id = self.client.real_id(run.info.run_id) if isinstance(self.client, SpooledClient) \
+            else run.info.run_id
         log_params(self.client, self.run_id, params)
         if self.data is not None:
             log_data_input(self.client, self.run_id, self.data, SEARCH_CONTEXT)
@@ -81,6 +87,16 @@ class Tracker:
     def end_search(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self.client.set_terminated(self.run_id, status=status)
+
+    def finish_record(self, wait_s: float) -> int:
+        """Waits up to `wait_s` seconds for MLflow to hold the whole record, then stops the
+        writer; returns how many writes still wait in the spool (0 without one)."""
+        if not isinstance(self.client, SpooledClient):
+            return 0
+        self.client.wait_until_written(wait_s)
+        pending = self.client.pending
+        self.client.close()
+        return pending
 
     def runs_url(self, server: str = "http://127.0.0.1:5000") -> str:
         """The experiment's training runs in MLflow's UI. MLflow 3.17's UI opens an experiment
