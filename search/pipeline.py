@@ -13,7 +13,7 @@ from search.api import SearchResult, check_same_as_started
 from search.capsule import capsule, log_capsule
 from search.checkpoints import CheckpointRefused
 from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
-from search.console import print_interrupted, print_no_result, print_report
+from search.console import print_interrupted, print_no_result, print_refit, print_report
 from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
@@ -225,6 +225,8 @@ def _tracked_search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: 
         [*logger.resource_totals(), *(reevaluation.totals if reevaluation else []), *refit_totals])})
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation)
+    if result.refit_metrics:
+        print_refit(result.refit_metrics)
     result.status = "finished"
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
     result.best_config = flatten(evaluation.config)

@@ -241,6 +241,12 @@ def in_order(client, function: Callable, *args) -> Deferred:
     return Deferred(None, None, function(client, *args))
 
 
+def real_run_id(client, run_id: str) -> str:
+    """A run's MLflow id where the client knows it by a spool-local one (after a read, which
+    waits for the writes before it, every run created so far has its MLflow id)."""
+    return client.real_id(run_id, timeout=0) if isinstance(client, SpooledClient) else run_id
+
+
 class SpooledClient:
     """MlflowClient's interface: writes through the spool, reads after them (module docstring)."""
 

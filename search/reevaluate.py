@@ -33,6 +33,7 @@ from search import record
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
 from search.record import Role
+from search.record_writer import real_run_id
 from search.spec import Spec
 from search.summary import mean_std
 from search.tracking import Tracker, TrialLogger, TrialRun
@@ -164,6 +165,9 @@ def reevaluate(spec: Spec, task, loaded: Any, tracker: Tracker, logger: TrialLog
                 checkpoints[known.run_id] = best
 
     found = _ended_runs(tracker)
+    # Keyed by the runs' MLflow ids, as _ended_runs reads them (a run created while MLflow was
+    # down had a spool-local id in the logger).
+    checkpoints = {real_run_id(tracker.client, run_id): best for run_id, best in checkpoints.items()}
     outcome = Reevaluation(spec.search.metric, spec.search.mode, ranked, seeds={
         trial_id: sorted((found[(trial_id, job.seed)] for job in jobs if job.config_of == trial_id
                           and (trial_id, job.seed) in found), key=lambda s: s.seed)
