@@ -130,8 +130,7 @@ def pip_freeze() -> str:
 
 
 def torch_cuda_version() -> str | None:
-    """The CUDA version torch was built with (None for a CPU-only build), read without importing
-    torch's CUDA runtime."""
+    """The CUDA version torch was built with (None for a CPU-only build)."""
     import torch
 
     return torch.version.cuda

@@ -93,7 +93,10 @@ class Tracker:
         writer; returns how many writes still wait in the spool (0 without one)."""
         if not isinstance(self.client, SpooledClient):
             return 0
-        self.client.wait_until_written(wait_s)
+        try:
+            self.client.wait_until_written(wait_s)
+        except KeyboardInterrupt:  # Ctrl-C ends the wait; what is not written stays in the spool
+            pass
         pending = self.client.pending
         self.client.close()
         return pending
