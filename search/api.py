@@ -25,6 +25,7 @@ from search.storage import resolve_storage
 
 SMOKE_SETTINGS = {"search.num_samples": 4, "train.epochs": 2}
 EXIT_CODES = {"finished": 0, "no_result": 1, "interrupted": 130}
+RECORD_PENDING_EXIT = 3  # finished, but MLflow did not take the whole record: search.sync writes it
 
 
 @dataclass
@@ -61,9 +62,19 @@ class SearchResult:
     # With search.warm_start: its source and counts as the search run records them
     # ({"search.warm_start_from": <run id>, "warm_start_told": 14, "warm_start_rerun": 3, ...}).
     warm_start: dict[str, Any] = field(default_factory=dict)
+    # With search.refit: the refit model's metrics on the test split (refit_test_*); model_uri is then it.
+    refit_metrics: dict[str, float] = field(default_factory=dict)
+    # MLflow did not take the whole record in tracking.outage_wait: this many writes wait in the
+    # spool of experiment_dir, for `python -m search.sync` (or --resume).
+    record_pending: int = 0
+    champion_decision: str | None = None  # the registered version's alias decision, with its reason
+    # The registration as the record's writer runs it (search/model_export.py), settled at the end.
+    registration: Any = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
+        if self.record_pending and self.status == "finished":
+            return RECORD_PENDING_EXIT
         return EXIT_CODES[self.status]
 
 

@@ -81,6 +81,12 @@ def print_reevaluation(reevaluation: Reevaluation) -> None:
         print(f"  {key:<16} {plus_minus(*mean_std(values))}")
 
 
+def print_refit(refit_metrics: dict[str, float]) -> None:
+    print("\nRefit on train + validation (the model registered), on the test split:")
+    for key, value in refit_metrics.items():
+        print(f"  {key:<22} {value:.6g}")
+
+
 def print_no_result(spec: Spec, table: pd.DataFrame) -> None:
     print(format_float_table(table))
     print(f"\n[search] no trial produced a finite {spec.search.metric}; nothing to evaluate.", file=sys.stderr)

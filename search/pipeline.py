@@ -11,9 +11,10 @@ import yaml
 
 from search.api import SearchResult, check_same_as_started
 from search.budget import Budget, reevaluation_skip_reason
+from search.capsule import capsule, log_capsule
 from search.checkpoints import CheckpointRefused
 from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
-from search.console import print_interrupted, print_no_result, print_report
+from search.console import print_interrupted, print_no_result, print_refit, print_report
 from search.data import get_task
 from search.dotted import flatten
 from search.errors import SpecError
@@ -32,6 +33,7 @@ from search.record import (
     RAY_EXPERIMENT_DIR,
     RAY_RUN_NAME,
     REEVAL_SKIPPED,
+    REFIT_PREFIX,
     SEARCH_WALL_TIME,
     SETTINGS_PREFIX,
     SMOKE_PARAM,
@@ -47,12 +49,16 @@ from search.record import (
     space_param,
 )
 from search.reevaluate import Reevaluation, reevaluate, trial_table_columns, winner_params
+from search.refit import refit
+from search.resource_use import search_hours
 from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
 from search.schedulers import nothing_to_compare
 from search.space import expected_trials
 from search.spec import Spec, describe_trial_epochs, validate_spec
+from search.spool import spool_folder
 from search.storage import check_storage_reaches_every_node, check_storage_writable, resolve_storage
 from search.summary import display_table, to_markdown, trials_table
+from search.sync import print_record_pending, replay_spool
 from search.tracking import Tracker, TrialLogger, log_params, trial_params
 from search.tracking_store import check_tracking_store
 from search.user_code import shipped_paths
@@ -130,14 +136,36 @@ def ray_is_running() -> bool:
 def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIdentity, tracking_uri: str,
             storage: str, previous: ResumeRecord | None, experiment_dir: str | None, started: float,
             warm: WarmStart | None) -> SearchResult:
-    from search.tuner import build_tuner, restore_tuner
-
     if previous is None:
-        tracker = Tracker(spec, tracking_uri, data=identity)
         run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir = f"{storage.rstrip('/')}/{run_name}"
+        tracker = Tracker(spec, tracking_uri, data=identity, spool=spool_folder(experiment_dir))
+    else:
+        run_name = previous.run_name
+        tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id, data=identity,
+                          spool=spool_folder(experiment_dir))
+    try:
+        result = _tracked_search(spec, raw, smoke, task, loaded, identity, tracker, previous, run_name,
+                                 experiment_dir, started, warm)
+    finally:
+        pending = tracker.finish_record(spec.tracking.outage_wait)
+    if pending:
+        result.record_pending = pending
+        print_record_pending(tracking_uri, spec.tracking.outage_wait, pending, experiment_dir)
+    _settle_registration(result)
+    return result
+
+
+def _tracked_search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIdentity, tracker: Tracker,
+                    previous: ResumeRecord | None, run_name: str, experiment_dir: str,
+                    started: float, warm: WarmStart | None) -> SearchResult:
+    from search.tuner import build_tuner, restore_tuner
+
+    tracking_uri = tracker.uri
+    if previous is None:
         tracker.start_search(yaml.safe_dump(raw, sort_keys=False), search_params(spec, smoke),
                              {RAY_RUN_NAME: run_name, RAY_EXPERIMENT_DIR: experiment_dir})
+        log_capsule(tracker.client, tracker.run_id, capsule(shipped_paths(user_import_paths(spec))))
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         logger.budget = budget = Budget(spec.search.budget, tracker) if spec.search.budget else None
         # Beside the file as written: every default filled in and --set / --smoke applied.
@@ -147,7 +175,6 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         tuner, told = build_tuner(spec, loaded, run_name, [logger], budget, warm)
         warm_started = _log_warm_start(tracker, spec, warm, told) if warm is not None else {}
     else:
-        tracker = Tracker(spec, tracking_uri, run_id=previous.search_run_id, data=identity)
         logger = TrialLogger(tracker, spec, class_names=task.class_names(loaded))
         # Before Tune's state is restored: its stopper and search algorithm refer to the budget.
         budget = Budget.of_resumed_search(spec.search.budget, tracker) if spec.search.budget else None
@@ -217,22 +244,29 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
             _log_reevaluation(tracker, reevaluation)
     result.trials = _log_summary(tracker, spec, logger, reevaluation)
     exported_evaluation = reevaluation.exported if reevaluation and reevaluation.exported else evaluation
+    refit_totals = []
+    if spec.search.refit:
+        exported_evaluation, refit_last = refit(spec, task, loaded, tracker, exported_evaluation)
+        result.refit_metrics = {f"{REFIT_PREFIX}{k}": v for k, v in exported_evaluation.test.items()}
+        refit_totals = [refit_last]
     exported = log_best_model(tracker, spec, task, loaded, exported_evaluation)
-    if exported.warning:
-        print(f"[search] warning: {exported.warning}", file=sys.stderr)
+    result.registration = exported.registration
     wall = time.perf_counter() - started
     failed = logger.count(Status.FAILED) + logger.count(Status.INCOMPLETE)
-    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed})
+    tracker.log_metrics({SEARCH_WALL_TIME: wall, TRIALS_FAILED: failed, **search_hours(
+        [*logger.resource_totals(), *(reevaluation.totals if reevaluation else []), *refit_totals])})
     _end_budget(tracker, budget, result)
     result.warm_start = warm_started
     tracker.end_search("FINISHED")
     print_report(spec, tracker, result.trials, evaluation, wall, experiment_dir, reevaluation,
                  budget.describe_use() if budget is not None else None)
+    if result.refit_metrics:
+        print_refit(result.refit_metrics)
     result.status = "finished"
     result.best_trial_id, result.selection_value = evaluation.trial_id, evaluation.selection_value
     result.best_config = trial_params(spec, evaluation.config)
     result.test_metrics, result.baselines = dict(evaluation.test), dict(evaluation.baselines)
-    result.model_uri, result.registered_model = exported.model_uri, exported.registered
+    result.model_uri = exported.model_uri
     if reevaluation is not None:
         result.reevaluation = reevaluation.table()
         result.reeval_winner_trial_id = reevaluation.winner
@@ -240,10 +274,24 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
     return result
 
 
+def _settle_registration(result: SearchResult) -> None:
+    """The registered version and its alias decision, once the record holds them."""
+    registration = getattr(result, "registration", None)
+    if registration is not None and registration.done:
+        outcome = registration.result or {}
+        result.registered_model, result.champion_decision = outcome.get("registered"), outcome.get("decision")
+
+
 def _resumable(spec: Spec, storage: str, resume: str) -> tuple[str, ResumeRecord]:
     experiment_dir = find_experiment_dir(storage, spec.name, resume)
     record = read_record(experiment_dir)
     check_tracking_store(record.tracking_uri, "tracking.uri (as the search started)", must_exist=True)
+    # What the interrupted driver wrote and MLflow has not yet: first, so what is read below is whole.
+    pending = replay_spool(spool_folder(experiment_dir), record.tracking_uri, spec.tracking.outage_wait)
+    if pending:
+        raise SpecError(f"--resume: {pending} writes of the search in {experiment_dir} wait for MLflow at "
+                        f"{record.tracking_uri}, which did not take them in {spec.tracking.outage_wait:g} s; "
+                        "resume once it answers")
     from mlflow.tracking import MlflowClient
 
     status = MlflowClient(tracking_uri=record.tracking_uri).get_run(record.search_run_id).info.status

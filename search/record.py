@@ -27,6 +27,20 @@ CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose con
 BUDGET_SPENT = "search.budget_spent"  # a search run's budget that ran out: a value of Spent
 REEVAL_SKIPPED = "search.reevaluation_skipped"  # why a search run's re-evaluation did not run, one line
 WARM_START_FROM = "search.warm_start_from"  # a warm-started search run's source: the earlier search run id
+# What made a search (search/capsule.py), tags of its run: the git commit and whether the tree
+# had uncommitted changes, of the platform's own folder and, where it is another repository,
+# of the folder the search ran from; a hash of the user's shipped modules; versions; the device.
+PLATFORM_COMMIT, PLATFORM_DIRTY = "search.platform.commit", "search.platform.dirty"
+CODE_COMMIT, CODE_DIRTY = "search.code.commit", "search.code.dirty"
+USER_CODE_HASH = "search.user_code.sha256"
+VERSION_PREFIX = "search.version."  # search.version.python, .torch, .ray, .mlflow, .optuna, .platform
+DEVICE_CPU, DEVICE_GPU = "search.device.cpu", "search.device.gpu"
+DEVICE_GPU_COUNT, DEVICE_CUDA = "search.device.gpu_count", "search.device.cuda"
+REPRODUCTION_VERDICT = "search.reproduction"  # a reproduction run's verdict, one line
+# A registered version's: what it was judged on, and whether it became the champion and why.
+TEST_METRIC, TEST_VALUE = "search.test_metric", "search.test_value"
+CHAMPION_DECISION = "search.champion_decision"
+SPOOL_ID = "search.spool_id"  # a run created from the spool: its spool-local id (search/spool.py)
 
 
 class Role:
@@ -36,6 +50,8 @@ class Role:
     TRIAL = "trial"
     REEVALUATION = "reevaluation"  # a top configuration trained again on a fresh seed, after the search
     COMPARISON = "comparison"
+    REPRODUCTION = "reproduction"  # a trial trained again from its record (search.reproduce)
+    REFIT = "refit"  # the winner trained again on train + validation, the model shipped
 
 
 class Status:
@@ -144,6 +160,17 @@ def left_out_metric(reason: str) -> str:
 
 
 
+# Resource use (search/resource_use.py): a trial's per epoch, its totals at its end, the search's.
+TRIAL_CPU_PERCENT, TRIAL_RSS_MB = "trial_cpu_percent", "trial_rss_mb"
+TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB = "trial_gpu_util_percent", "trial_gpu_memory_mb"
+RESOURCE_CURVES = (TRIAL_CPU_PERCENT, TRIAL_RSS_MB, TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB)
+TRIAL_CPU_SECONDS, TRIAL_GPU_SECONDS = "trial_cpu_seconds", "trial_gpu_seconds"
+RESOURCE_TOTALS = (TRIAL_CPU_SECONDS, TRIAL_GPU_SECONDS)
+SEARCH_CPU_HOURS, SEARCH_GPU_HOURS = "search_cpu_hours", "search_gpu_hours"
+# With search.refit: the refit model on the test split (refit_test_acc, ...), on its run and the search run.
+REFIT_PREFIX = "refit_"
+
+
 def mean_and_std(name: str) -> tuple[str, str]:
     """The names of a figure's mean and standard deviation over re-evaluation seeds."""
     return f"{name}_mean", f"{name}_std"
@@ -176,6 +203,9 @@ BEST_MODEL = "best_model"  # a search run's logged MLflow model (also its regist
 PREPROCESSING = "preprocessing.json"  # beside the best model, in its extra_files
 ERROR_TEXT = "error.txt"
 ARTIFACT_ERROR_TEXT = "artifact_error.txt"
+PIP_FREEZE = "pip_freeze.txt"  # a search run's installed packages, as `pip freeze` lists them
+# Registered model aliases (MLflow's convention): every new version, and the one to deploy.
+CHALLENGER, CHAMPION = "challenger", "champion"
 
 COMPARISON_EXPERIMENT = "comparisons"
 # The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).

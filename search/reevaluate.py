@@ -33,6 +33,7 @@ from search import record
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
 from search.record import Role
+from search.record_writer import real_run_id
 from search.spec import Spec
 from search.summary import mean_std
 from search.tracking import Tracker, TrialLogger, TrialRun
@@ -66,6 +67,7 @@ class Reevaluation:
     winner: str | None = None
     test: dict[str, list[float]] = field(default_factory=dict)  # the winner's seeds on the test split
     exported: Evaluation | None = None  # the winner's best seed, at its best checkpoint
+    totals: list[dict] = field(default_factory=list)  # this attempt's runs' last results (CPU and GPU seconds)
 
     def values(self, trial_id: str) -> list[float]:
         return [s.value for s in self.seeds.get(trial_id, []) if s.value is not None]
@@ -168,11 +170,16 @@ def reevaluate(spec: Spec, task, loaded: Any, tracker: Tracker, logger: TrialLog
                 checkpoints[known.run_id] = best
 
     found = _ended_runs(tracker)
+    # Keyed by the runs' MLflow ids, as _ended_runs reads them (a run created while MLflow was
+    # down had a spool-local id in the logger).
+    checkpoints = {real_run_id(tracker.client, run_id): best for run_id, best in checkpoints.items()}
     outcome = Reevaluation(spec.search.metric, spec.search.mode, ranked, seeds={
         trial_id: sorted((found[(trial_id, job.seed)] for job in jobs if job.config_of == trial_id
                           and (trial_id, job.seed) in found), key=lambda s: s.seed)
         for trial_id in ranked})
     outcome.winner = pick_winner(outcome)
+    if todo:
+        outcome.totals = runner.resource_totals()
     if outcome.winner is not None:
         _score_winner(spec, task, loaded, tracker, outcome, logger.trials[outcome.winner], checkpoints)
     return outcome

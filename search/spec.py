@@ -147,11 +147,15 @@ class SearchSettings(Strict):
     storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
     max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
     fail_fast: bool = False  # stop the whole search at the first failed trial
+    # The winner trained again on train + validation, the model shipped (search/refit.py).
+    refit: bool = False
 
 
 class TrackingSettings(Strict):
     uri: str = "sqlite:///mlflow.db"
     experiment: Optional[str] = None  # null = the space's name
+    # Seconds a finished search waits for an unreachable MLflow to take its record (exit 3 after).
+    outage_wait: float = Field(600, ge=0)
 
 
 class Distribution(Strict):
