@@ -31,6 +31,7 @@ from search.dotted import flatten
 from search.record import PBT_EXPLOITS, SCHEDULE_CSV, read_param
 
 PBT_KEY = "pbt"  # the config's reserved key (not a section of the spec)
+SCHEDULE_KEY = f"{PBT_KEY}.schedule"  # a replay's schedule, as a dotted key of SearchResult.best_config
 LINEAGE = "pbt_lineage"  # the checkpoint's and each result's lineage of the trial's weights
 BOOKKEEPING = ("epoch", "trial", "trial_epoch", "from_trial")
 
@@ -46,11 +47,6 @@ def value_of(config: dict[str, Any], key: str) -> Any:
     return config[section][option]
 
 
-def lineage_row(config: dict[str, Any], keys: list[str], epoch: int, trial_id: str, trial_epoch: int) -> dict:
-    """The row of an epoch the trial `trial_id` just trained, under `config`'s values."""
-    source = (config.get(PBT_KEY) or {}).get("source", trial_id)
-    return {"epoch": epoch, "trial": trial_id, "trial_epoch": trial_epoch, "from_trial": source,
-            **{key: value_of(config, key) for key in keys}}
 
 
 def schedule_rows(config: dict[str, Any]) -> list[dict]:
@@ -59,9 +55,8 @@ def schedule_rows(config: dict[str, Any]) -> list[dict]:
     return json.loads(text) if text else []
 
 
-def schedule_values(config: dict[str, Any], epoch: int) -> dict[str, Any]:
+def schedule_values(schedule: list[dict], epoch: int) -> dict[str, Any]:
     """A replayed schedule's values for `epoch` ({} without a schedule)."""
-    schedule = schedule_rows(config)
     if not schedule:
         return {}
     row = schedule[min(epoch, len(schedule)) - 1]
@@ -112,8 +107,7 @@ class ScheduleKeeper:
     """
 
     def __init__(self, config: dict[str, Any], keys: list[str], trial_id: str):
-        self.config = copy.deepcopy(config)  # the values in force, as a replayed schedule moves them
-        self.keys, self.trial_id = list(keys), trial_id
+        self.config, self.keys, self.trial_id = config, list(keys), trial_id
         self.bookkeeping = dict(config.get(PBT_KEY) or {})
         self.lineage: list[dict] = []
 
@@ -128,18 +122,12 @@ class ScheduleKeeper:
         trial.set_hyperparameters({key: value_of(self.config, key) for key in self.keys})
         return own
 
-    def before_epoch(self, trial) -> None:
-        """A replayed schedule's values for the epoch the trial trains next."""
-        values = schedule_values(self.config, trial.state.epoch + 1)
-        if values:
-            set_values(self.config, values)
-            trial.set_hyperparameters(values)
-
     def after_epoch(self, trial, metrics: dict[str, Any]) -> None:
         """Records the epoch just trained; its values (and the exploits so far) join its metrics."""
-        self.lineage.append(lineage_row(self.config, self.keys, len(self.lineage) + 1, self.trial_id,
-                                        trial.state.epoch))
-        metrics.update({key: value_of(self.config, key) for key in self.keys})
+        values = {key: trial.value_of(key) for key in self.keys}
+        self.lineage.append({"epoch": len(self.lineage) + 1, "trial": self.trial_id, "trial_epoch": trial.state.epoch,
+                             "from_trial": self.bookkeeping.get("source", self.trial_id), **values})
+        metrics.update(values)
         if "schedule" not in self.bookkeeping:  # a trial of the population, not a replay
             metrics[PBT_EXPLOITS] = int(self.bookkeeping.get("exploits", 0))
 

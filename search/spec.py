@@ -14,8 +14,10 @@ from typing import Any, Literal, Optional
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from search import conditions
+from search.durations import parse_duration
 from search.errors import SpecError
 from search.record import COSTS, EPOCH_METRICS
 
@@ -84,6 +86,8 @@ class SchedulerSettings(Strict):
     perturbation_interval: int = Field(2, ge=1)  # pbt: epochs between a trial's exploit decisions
     quantile: float = Field(0.25, gt=0, le=0.5)  # pbt: the bottom share copies the top share
     mutate: Optional[list[str]] = Field(None, min_length=1)  # pbt: space keys; null = its numeric train.* ones
+    # With several search.objectives: the one the scheduler judges (it compares one number).
+    metric: Optional[str] = None
 
     @model_serializer(mode="wrap")
     def _own_settings(self, handler) -> dict[str, Any]:
@@ -92,8 +96,6 @@ class SchedulerSettings(Strict):
         for key in SCHEDULER_KEYS["asha"] if self.name == "pbt" else SCHEDULER_KEYS["pbt"]:
             data.pop(key, None)
         return data
-    # With several search.objectives: the one the scheduler judges (it compares one number).
-    metric: Optional[str] = None
 
 
 class ReevaluateSettings(Strict):
@@ -101,6 +103,36 @@ class ReevaluateSettings(Strict):
 
     top_k: int = Field(3, ge=1)
     seeds: int = Field(3, ge=2)  # a mean and a spread need two
+
+
+class BudgetSettings(Strict):
+    """When the search stops: no trial starts once either is spent, and running trials stop at
+    the end of their epoch (search/budget.py)."""
+
+    time: Optional[float] = None  # seconds from the first trial's start; YAML: 90s, 15m, 2h, 1h30m
+    trial_epochs: Optional[int] = Field(None, ge=1)  # epochs trained, all trials together
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something_to_spend(self):
+        if self.time is None and self.trial_epochs is None:
+            raise ValueError("give time (a duration: 90s, 15m, 2h, 1h30m), trial_epochs, or both")
+        return self
+
+
+class WarmStartSettings(Strict):
+    """An earlier search's trials: told to the searcher, its best run again first (search/warm_start.py)."""
+
+    # `from` is a Python keyword: the field has another name and takes and writes `from`.
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    source: str = Field(alias="from", min_length=1)  # an experiment (its latest finished search) or a search run id
+    top_k: int = Field(3, ge=0)  # the earlier best configurations trained again, first
+    ignore_data: bool = False  # accept a source that trained on other data (another digest)
 
 
 class ResourceSettings(Strict):
@@ -143,10 +175,14 @@ class SearchSettings(Strict):
     seed: int = 0  # the searcher's seed (Optuna's TPE, random sampling)
     scheduler: SchedulerSettings = SchedulerSettings()
     reevaluate: Optional[ReevaluateSettings] = None  # null = off
+    budget: Optional[BudgetSettings] = None  # null = num_samples trials, however long they take
+    warm_start: Optional[WarmStartSettings] = None  # null = a search that starts from nothing
     resources: ResourceSettings = ResourceSettings()
     storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
     max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
     fail_fast: bool = False  # stop the whole search at the first failed trial
+    # The winner trained again on train + validation, the model shipped (search/refit.py).
+    refit: bool = False
 
     @model_validator(mode="after")
     def _objectives_replace_metric(self):
@@ -189,10 +225,13 @@ class SearchSettings(Strict):
 class TrackingSettings(Strict):
     uri: str = "sqlite:///mlflow.db"
     experiment: Optional[str] = None  # null = the space's name
+    # Seconds a finished search waits for an unreachable MLflow to take its record (exit 3 after).
+    outage_wait: float = Field(600, ge=0)
 
 
 class Distribution(Strict):
-    """One search dimension: exactly one of these keys."""
+    """One search dimension: exactly one of these keys, and `when` for a dimension that
+    exists only under other dimensions' values (search/conditions.py)."""
 
     choice: Optional[list[Any]] = None
     grid: Optional[list[Any]] = None
@@ -200,10 +239,12 @@ class Distribution(Strict):
     loguniform: Optional[tuple[float, float]] = None
     randint: Optional[tuple[int, int]] = None  # [low, high], both included
     quniform: Optional[tuple[float, float, float]] = None  # [low, high, q]
+    # {choice key: [values]}: searched only in trials where every named key holds one of its values.
+    when: Optional[dict[str, list[Any]]] = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k, v in self.__dict__.items() if v is not None]
+        given = [k for k, v in self.__dict__.items() if v is not None and k != "when"]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of choice, grid, uniform, loguniform, randint, quniform"
@@ -220,15 +261,24 @@ class Distribution(Strict):
                 raise ValueError(f"loguniform needs low above 0 (got {low})")
             if kind == "quniform" and value[2] <= 0:
                 raise ValueError(f"quniform needs q above 0 (got {value[2]})")
+        if self.when is not None:
+            if not self.when:
+                raise ValueError("when needs at least one condition: {choice key: [values]}")
+            for target, allowed in self.when.items():
+                if not allowed:
+                    raise ValueError(f"when.{target} needs at least one value")
         return self
 
     @model_serializer
     def _as_written(self) -> dict[str, Any]:
-        return {self.kind: list(self.args)}
+        written: dict[str, Any] = {self.kind: list(self.args)}
+        if self.when:
+            written["when"] = {target: list(allowed) for target, allowed in self.when.items()}
+        return written
 
     @property
     def kind(self) -> str:
-        return next(k for k, v in self.__dict__.items() if v is not None)
+        return next(k for k, v in self.__dict__.items() if v is not None and k != "when")
 
     @property
     def args(self) -> Any:
@@ -241,7 +291,8 @@ class Distribution(Strict):
         return [self.args[0], self.args[1]]
 
     def describe(self) -> str:
-        return f"{self.kind} {list(self.args)}"
+        text = f"{self.kind} {list(self.args)}"
+        return f"{text}, when {conditions.describe_when(self.when)}" if self.when else text
 
 
 class Spec(Strict):
@@ -372,8 +423,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
             raise SpecError(f"--set {key}: value {text!r} is not valid YAML") from None
         parts = key.split(".")
         if parts[0] == "space" and len(parts) > 1:
-            # Space keys are themselves dotted paths: space.train.lr sets the key "train.lr".
-            parts = ["space", ".".join(parts[1:])]
+            # Space keys are themselves dotted paths (section.option): space.train.lr sets the
+            # key "train.lr", and space.train.momentum.when that dimension's `when`.
+            parts = ["space", ".".join(parts[1:3]), *parts[3:]]
         node = raw
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -437,11 +489,15 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>", *, whole_search: 
         if spec.search.algorithm != "optuna":
             raise fail(f"search.scheduler.name: successive_halving needs search.algorithm optuna (got "
                        f"{spec.search.algorithm}): Ray's variant generator cannot be told of paused trials")
+    wrong = conditions.condition_error(spec.space)
+    if wrong:
+        raise fail(wrong)
     trials = trial_count(spec)
     if trials > MAX_TRIALS:
         grid = f" ({trials:,} with the grid's combinations)" if trials != spec.search.num_samples else ""
         raise fail(f"search.num_samples: {spec.search.num_samples:,}{grid} trials is above the ceiling of "
                    f"{MAX_TRIALS:,} trials per search")
+    _check_warm_start(spec, fail)
     for key, dist in spec.space.items():
         _check_dimension(spec, task, key, dist, fail)
     if spec.search.algorithm == "grid":
@@ -479,6 +535,9 @@ def _check_objectives(spec: Spec, kind: str, fail) -> None:
         if search.select.objective not in metrics:
             raise fail(f"search.select.objective: {search.select.objective!r} is not an objective; "
                        f"allowed: {', '.join(metrics)}")
+    if search.objectives and search.warm_start is not None:
+        raise fail("search.warm_start: tells the searcher an earlier search's values of one metric; with several "
+                   "search.objectives it has none to tell")
     if search.objectives and search.reevaluate is not None:
         raise fail("search.reevaluate: ranks configurations by one metric; with several search.objectives the "
                    "Pareto front is the result, each member evaluated once on the test split")
@@ -503,6 +562,15 @@ def _check_scheduler_keys(spec: Spec, fail, whole_search: bool) -> None:
     if spec.search.algorithm == "optuna":
         raise fail("search.algorithm: pbt takes random or grid (its population is drawn by Ray's variant "
                    "generator): Ray Tune's PopulationBasedTraining refuses a search algorithm beside it")
+    # A conditional space or a warm start is drawn by a search algorithm of the platform's
+    # (search/listed_search.py), which Ray Tune's PopulationBasedTraining refuses as well.
+    conditional = next((key for key, dist in spec.space.items() if dist.when), None)
+    if conditional is not None:
+        raise fail(f"space.{conditional}.when: pbt draws its population with Ray's variant generator, which "
+                   "takes no conditional dimensions")
+    if spec.search.warm_start is not None:
+        raise fail("search.warm_start: pbt draws its population with Ray's variant generator, which takes no "
+                   "earlier search's configurations")
     if scheduler.perturbation_interval >= spec.train.epochs:
         raise fail(f"search.scheduler.perturbation_interval: {scheduler.perturbation_interval} is not below "
                    f"train.epochs {spec.train.epochs}, so no trial would exploit another before its end")
@@ -526,13 +594,45 @@ def _check_constraints(spec: Spec, kind: str, fail) -> None:
                        f"reports nor a cost; allowed: {', '.join(allowed)}")
 
 
+def _check_warm_start(spec: Spec, fail) -> None:
+    warm = spec.search.warm_start
+    if warm is None:
+        return
+    if spec.search.algorithm == "grid":
+        raise fail("search.warm_start: a grid search runs every combination whatever an earlier search "
+                   "found; warm starts need search.algorithm optuna (told the earlier results) or random "
+                   "(the earlier best run first)")
+    if warm.top_k > spec.search.num_samples:
+        raise fail(f"search.warm_start.top_k: {warm.top_k} earlier configurations to run again do not fit "
+                   f"in search.num_samples {spec.search.num_samples} trials")
+
+
+def enumerated_keys(spec: Spec) -> set[str]:
+    """The dimensions whose every value a pass over the space takes (the rest are sampled)."""
+    return {key for key, d in spec.space.items()
+            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")}
+
+
 def trial_count(spec: Spec) -> int:
-    """How many trials the whole search makes (grid dimensions multiply the samples)."""
+    """How many trials the whole search makes (grid dimensions multiply the samples; under
+    `when:` only their active combinations do)."""
     if spec.search.algorithm == "optuna":
         return spec.search.num_samples
-    grid = [len(d.args) for d in spec.space.values()
-            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
-    return spec.search.num_samples * math.prod(grid)
+    enumerated = enumerated_keys(spec)
+    if not conditions.is_conditional(spec.space):
+        return spec.search.num_samples * math.prod(len(spec.space[key].args) for key in enumerated)
+    if spec.search.algorithm == "grid":
+        return spec.search.num_samples * conditions.count_grid(spec.space)
+    if not enumerated:
+        return spec.search.num_samples
+    # Random search over grid dimensions under conditions: how many combinations a draw has
+    # may hang on the values drawn, so the seeded draws are made (and counted, up to the ceiling).
+    from search.space import conditional_variants
+
+    count = 0
+    for _ in conditional_variants(spec, limit=MAX_TRIALS + 1):
+        count += 1
+    return count
 
 
 def describe_trial_epochs(spec: Spec) -> str:
@@ -545,7 +645,26 @@ def describe_trial_epochs(spec: Spec) -> str:
         top_k = min(again.top_k, trials)
         text += f" + re-evaluation {top_k} x {again.seeds} seeds x {epochs} epochs"
         total += top_k * again.seeds * epochs
-    return f"{text} = {total:,} trial-epochs"
+    text = f"{text} = {total:,} trial-epochs"
+    if spec.search.algorithm == "grid" and conditions.is_conditional(spec.space):
+        every = math.prod(len(d.args) for d in spec.space.values())
+        combinations = trials // spec.search.num_samples
+        text += f" (the grid: {combinations:,} active combinations of the {every:,} in its product)"
+    budget = spec.search.budget
+    if budget is not None:
+        text += f"; budget: {describe_budget(budget)}"
+    return text
+
+
+def describe_budget(budget: BudgetSettings) -> str:
+    from search.durations import format_duration
+
+    given = []
+    if budget.time is not None:
+        given.append(f"{format_duration(budget.time)} from the first trial's start")
+    if budget.trial_epochs is not None:
+        given.append(f"{budget.trial_epochs:,} trial-epochs")
+    return " or ".join(given) + (", whichever is spent first" if len(given) > 1 else "")
 
 
 def _model_names() -> str:
@@ -584,9 +703,13 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
         raise fail(f"space.{key}: unknown key train.{option}; allowed: "
                    f"{', '.join(TrainSettings.model_fields)}")
     _check_value_type(spec, task, key, dist, fail)
-    # Each choice (or each bound of a range) must itself make a valid spec.
+    # Each choice (or each bound of a range) must itself make a valid spec; a conditional
+    # dimension's in a trial where it is active (its conditions' first values).
     for value in dist.edge_values():
         trial = copy.deepcopy(spec.model_dump(exclude={"space"}))
+        for target, target_value in conditions.activating_values(spec.space, key).items():
+            target_section, _, target_option = target.partition(".")
+            trial[target_section][target_option] = target_value
         trial[section][option] = value
         try:
             validate_spec(trial, source="", whole_search=False)

@@ -52,11 +52,15 @@ from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
 from search.record import EPOCH_METRICS
 
 
-def trial_threads() -> int:
+def threads_for_share(cpus: float) -> int:
     # One torch thread per whole CPU Ray gave the trial, so parallel trials never
-    # oversubscribe the cores (a 0.5-CPU trial still gets one thread).
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    # oversubscribe the cores (a 0.5-CPU trial still gets one thread). search.reproduce
+    # uses the same count: a sum split over other threads may round differently.
     return max(1, int(cpus))
+
+
+def trial_threads() -> int:
+    return threads_for_share(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))
 
 
 def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any, constraints: Sequence[str] = (),
@@ -77,6 +81,7 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any, constrai
 
 def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float, memory: PeakMemory,
            constraints: list[Constraint], mutate: list[str]) -> None:
+    from search.resource_use import TrialMeter
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
@@ -117,14 +122,17 @@ def _train(config: dict[str, Any], task_name: str, loaded: Any, gpu_share: float
     if own and trial.state.results:
         report(trial.state.results[-1])
 
-    if keeper:
-        keeper.before_epoch(trial)
-    for metrics in trial.epochs():
-        # The row the trial's state keeps (its checkpoint's results), so a trial continued
-        # from it reports the epoch again with its costs (and under pbt its values).
-        metrics.update(costs.after_epoch())
-        if keeper:
-            keeper.after_epoch(trial, metrics)
-        report(metrics)
-        if keeper:
-            keeper.before_epoch(trial)
+    meter = TrialMeter(gpu_share, trial.device.type == "cuda",
+                       earlier=trial.state.results[-1] if own and trial.state.results else None)
+    try:
+        for metrics in trial.epochs():
+            # Into the epoch's own dict, which the checkpoint's results hold too: a trial
+            # continued from it reports the epoch again with its costs, and carries its
+            # totals on (under pbt its values too).
+            metrics.update(costs.after_epoch())
+            metrics.update(meter.epoch_readings())
+            if keeper:
+                keeper.after_epoch(trial, metrics)
+            report(metrics)
+    finally:
+        meter.close()

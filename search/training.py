@@ -27,6 +27,7 @@ from search.gpu_memory import fits_on_device, limit_memory_to_share, out_of_memo
 from search.metrics import classification_scores, regression_scores
 from search.models import count_parameters, create_model
 from search.mutations import OPTIMIZER_GROUP_KEYS
+from search.pbt_schedule import schedule_rows, schedule_values
 from search.schedules import LearningRateSchedule
 from search.spec import TrainSettings
 
@@ -194,6 +195,11 @@ class TrialState:
             "lr_schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
             "results": [dict(result) for result in self.results],
+            # Dropout and augmentation draw from torch's global generators: a trial continued
+            # from this checkpoint draws what it would have drawn had it never stopped, so it
+            # trains to the same numbers as one that ran through (search.reproduce).
+            "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if _on_cuda(self.model) else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -203,6 +209,15 @@ class TrialState:
         self.schedule.load_state_dict(state["lr_schedule"])
         self.epoch = state["epoch"]
         self.results = [dict(result) for result in state.get("results", [])]  # none in older checkpoints
+        if "rng" in state:  # none in older checkpoints
+            torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and _on_cuda(self.model):
+            torch.cuda.set_rng_state(state["cuda_rng"])
+
+
+def _on_cuda(model: nn.Module) -> bool:
+    first = next(model.parameters(), None)
+    return first is not None and first.device.type == "cuda"
 
 
 class Trial:
@@ -215,6 +230,7 @@ class Trial:
         limit_memory_to_share(self.device, gpu_share)
         seed_everything(self.train_settings.seed)
         self.model_options = dict(config["model"])
+        self.schedule = schedule_rows(config)  # a replayed pbt schedule's rows (search/pbt_schedule.py)
         with out_of_memory_fails_the_trial(self.device, gpu_share, "while moving the model and data to the GPU"):
             model = self._build_model(self.model_options)
             self.data = SplitTensors(splits, self.device, gpu_share)
@@ -231,6 +247,11 @@ class Trial:
         if self.splits.train[0].dim() == 4:
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def value_of(self, key: str) -> Any:
+        """A dotted train.* or model.* key's value in force."""
+        section, _, option = key.partition(".")
+        return getattr(self.train_settings, option) if section == "train" else self.model_options[option]
 
     def set_hyperparameters(self, values: dict[str, Any]) -> None:
         """Changes dotted keys under the running trial (population-based training): a model option
@@ -257,6 +278,8 @@ class Trial:
         # A trial continued from the checkpoint of the epoch it early-stopped at trains no more.
         while self.state.epoch < self.train_settings.epochs and not self.state.early_stopping.stopped:
             self.state.epoch += 1
+            # A config that replays a pbt schedule trains each epoch under that epoch's values.
+            self.set_hyperparameters(schedule_values(self.schedule, self.state.epoch))
             started = time.perf_counter()
             lr = self.state.schedule.lr
             with out_of_memory_fails_the_trial(self.device, self.gpu_share, f"at epoch {self.state.epoch}"):

@@ -96,6 +96,8 @@ def test_several_objectives_pick_each_trials_epoch_by_the_first_trained_one():
     ({"objectives": TWO, "scheduler": {"name": "none"}, "reevaluate": {"top_k": 2}},
      "search.reevaluate: ranks configurations by one metric; with several search.objectives the Pareto front"),
     ({"metric": "params"}, "search.metric: params is a cost, the same at every epoch: use it in search.objectives"),
+    ({"objectives": TWO, "scheduler": {"name": "none"}, "warm_start": {"from": "earlier"}},
+     "search.warm_start: tells the searcher an earlier search's values of one metric; with several"),
 ])
 def test_bad_objectives_are_one_clear_line(search, expected):
     with pytest.raises(SpecError) as refused:

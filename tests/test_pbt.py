@@ -21,6 +21,7 @@ from search.pbt_schedule import (
     schedule_rows,
 )
 from search.spec import validate_spec
+from search.training import Trial
 from tests.helpers import make_trial
 
 SPACE = {"train.lr": {"loguniform": [1e-4, 1e-2]}, "train.weight_decay": {"choice": [0.0, 1e-5, 1e-4]},
@@ -71,6 +72,8 @@ M = "search.scheduler.mutate: "
     ({"scheduler": {"grace_period": 2}}, "search.scheduler.grace_period: a setting of asha and successive_halving, "
      "not of pbt"),
     ({"scheduler": {"quantile": 0.6}}, "search.scheduler.quantile: Input should be less than or equal to 0.5"),
+    ({"space": {**SPACE, "train.momentum": {"uniform": [0.5, 0.99], "when": {"train.optimizer": ["sgd"]}}}},
+     "space.train.momentum.when: pbt draws its population with Ray's variant generator, which takes no conditional"),
 ])
 def test_a_key_pbt_cannot_mutate_is_refused_naming_it(edit, expected):
     with pytest.raises(SpecError) as refused:
@@ -155,19 +158,20 @@ def test_an_exploit_continues_anothers_weights_from_the_trials_own_epoch():
 def test_a_schedule_is_replayed_epoch_by_epoch():
     lineage = [{"epoch": 1, "trial": "a", "trial_epoch": 1, "from_trial": "a", "train.lr": 0.01},
                {"epoch": 2, "trial": "b", "trial_epoch": 2, "from_trial": "a", "train.lr": 0.002}]
-    trial = make_trial("rnn_units.yaml", [*SMALL, "train.epochs=3"], smoke=True)
-    config = replay_config({**_config(trial), PBT_KEY: {"exploits": 2, "source": "a", "trial_epoch": 1}}, lineage)
+    source = make_trial("rnn_units.yaml", [*SMALL, "train.epochs=3"], smoke=True)
+    config = replay_config({**_config(source), PBT_KEY: {"exploits": 2, "source": "a", "trial_epoch": 1}}, lineage)
     assert schedule_rows(config) == lineage and config["train"]["lr"] == 0.01
     assert set(config[PBT_KEY]) == {"schedule"}  # the exploits' bookkeeping left out
+    # Any trainer of the config (a re-evaluation's worker, a refit) follows the schedule.
+    trial = Trial(source.task, source.splits, {**config, "data": {}})
     keeper = ScheduleKeeper(config, ["train.lr"], "replay")
     rates = []
-    keeper.before_epoch(trial)
     for metrics in trial.epochs():
         rates.append(metrics["lr"])
         keeper.after_epoch(trial, metrics)
         assert "pbt_exploits" not in metrics  # a replay is no member of a population
-        keeper.before_epoch(trial)
     assert rates == [0.01, 0.002, 0.002]  # after the schedule's last row its values stay
+    assert [row["train.lr"] for row in keeper.lineage] == rates
     assert read_schedule_csv(schedule_csv(lineage)) == lineage
 
 

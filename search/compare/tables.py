@@ -215,7 +215,8 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
                "trials": len(search.trials), "trials_completed": finished,
                "best_trial": best.trial_id,
                "best_config": ", ".join(f"{k}={short(v)}" for k, v in config.items() if v is not None),
-               "selection_metric": selection_metric(search), "selection_value": selection}
+               "selection_metric": selection_metric(search), "selection_value": selection,
+               **per_compute_hour(search, selection)}
         for metric in record.TEST_METRICS[kind]:
             row[metric] = search.metrics.get(metric)
         # Beside the best, its yardsticks on the same test split and the verdict against them
@@ -242,6 +243,16 @@ def selection_metric(search: SearchRecord) -> str:
         objectives = ", ".join(f"{metric} ({mode})" for metric, mode in search.objectives)
         return f"Pareto front of {objectives}; {search.metric} ({search.mode})"
     return f"{search.metric} ({search.mode})"
+
+
+def per_compute_hour(search: SearchRecord, selection) -> dict[str, object]:
+    """The best value of the search metric per GPU-hour the search's runs reserved (per CPU-hour
+    where it used no GPU): what a search's result cost, comparable across searches."""
+    for hours_name, unit in ((record.SEARCH_GPU_HOURS, "GPU-hour"), (record.SEARCH_CPU_HOURS, "CPU-hour")):
+        hours = search.metrics.get(hours_name)
+        if record.is_number(hours) and hours > 0 and record.is_number(selection):
+            return {"best_per_hour": selection / hours, "per": unit}
+    return {}
 
 
 def reevaluation_columns(search: SearchRecord) -> dict[str, object]:
