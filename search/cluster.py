@@ -104,12 +104,33 @@ def can_add_nodes(joined: bool) -> bool:
     return joined and os.path.exists(os.path.expanduser(LAUNCHER_CONFIG))
 
 
-def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
-    """Refuses a trial that no live node can ever hold (Ray would keep every trial PENDING,
-    silently, forever); with an autoscaler that may add such a node, returns a warning."""
+def starts_own_ray(address: str | None) -> bool:
+    """Whether `start_ray(address, ...)` would start a local Ray of the search's own (not
+    join a cluster, not use a Ray the caller started)."""
     import ray
 
-    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    return not ray.is_initialized() and (address or os.environ.get("RAY_ADDRESS") or "local") == "local"
+
+
+def check_machine_fits(cpu: float, gpu: float) -> None:
+    """For a Ray the search starts itself: a trial this machine cannot hold is refused
+    before Ray starts or the MLflow store is opened, so the refusal is the only line and
+    nothing is left behind. The machine is counted as Ray will count it."""
+    from search.ray_internals import local_machine_resources
+
+    try:
+        machine = local_machine_resources()
+    except ValueError:  # a malformed RAY_OVERRIDE_RESOURCES: ray.init reports it just after
+        return
+    problem = _shortfall(cpu, gpu, [machine], "this machine has")
+    if problem:
+        raise SpecError(f"{problem}; the search's own Ray has this machine's CPUs and GPUs (the GPUs "
+                        "CUDA_VISIBLE_DEVICES leaves visible), so every trial would wait forever; ask for "
+                        "less, or join a cluster that has such a node (--address)")
+
+
+def _shortfall(cpu: float, gpu: float, nodes: list[dict], largest_has: str) -> str | None:
+    """What no node of `nodes` (Ray resource dicts) can give one trial, or None if one can."""
     asked = {"cpu": cpu, "gpu": gpu}
     has = {name: [node.get(name.upper(), 0.0) for node in nodes] for name in asked}
     if any(all(has[name][i] >= value for name, value in asked.items() if value > 0) for i in range(len(nodes))):
@@ -118,11 +139,21 @@ def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
     short = [name for name in asked if asked[name] > largest[name]]
     if short:
         name = short[0]
-        problem = (f"search.resources.{name}: a trial asks for {asked[name]:g} {name.upper()}, the largest "
-                   f"of the cluster's {len(nodes)} node(s) has {largest[name]:g}")
-    else:
-        problem = (f"search.resources: a trial asks for cpu {cpu:g} and gpu {gpu:g} on one node; none of the "
-                   f"cluster's {len(nodes)} node(s) has both")
+        return (f"search.resources.{name}: a trial asks for {asked[name]:g} {name.upper()}, {largest_has} "
+                f"{largest[name]:g}")
+    return (f"search.resources: a trial asks for cpu {cpu:g} and gpu {gpu:g} on one node; none of the "
+            f"cluster's {len(nodes)} node(s) has both")
+
+
+def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
+    """Refuses a trial that no live node can ever hold (Ray would keep every trial PENDING,
+    silently, forever); with an autoscaler that may add such a node, returns a warning."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    problem = _shortfall(cpu, gpu, nodes, f"the largest of the cluster's {len(nodes)} node(s) has")
+    if problem is None:
+        return None
     if can_add_nodes(joined):
         return f"{problem}; trials wait until the cluster's autoscaler adds a node that fits"
     raise SpecError(f"{problem}, and no autoscaler can add a node (a Ray started by the search, or a "

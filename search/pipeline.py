@@ -11,7 +11,14 @@ import yaml
 
 from search.api import SearchResult, check_same_as_started
 from search.checkpoints import CheckpointRefused
-from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
+from search.cluster import (
+    check_address,
+    check_machine_fits,
+    check_resources_fit,
+    start_ray_and_tracking,
+    starts_own_ray,
+    stop_ray,
+)
 from search.console import print_interrupted, print_no_result, print_report
 from search.data import get_task
 from search.dotted import flatten
@@ -83,6 +90,8 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
     # The environment first, in seconds: a cluster, a store and a folder that can be used.
     check_address(address)
+    if starts_own_ray(address):  # a cluster joined is checked once joined, below
+        check_machine_fits(spec.search.resources.cpu, spec.search.resources.gpu)
     check_tracking_store(tracking_uri, "tracking.uri", must_exist=previous is not None)
     check_storage_writable(storage)
     print(f"[search] {spec.name}: {describe_trial_epochs(spec)}", flush=True)

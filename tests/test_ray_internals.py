@@ -7,7 +7,11 @@ bookkeeping Tune restores from its saved state, fed as Tune feeds it.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from ray import tune
@@ -19,6 +23,7 @@ from search.ray_internals import (
     checkpoint_manager,
     forget_checkpoints,
     latest_checkpoint,
+    local_machine_resources,
 )
 from search.stale_checkpoints import is_complete, repair
 from search.trainable import CHECKPOINT_FILE
@@ -106,3 +111,15 @@ def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
         assert requirement.specifier.contains(installed), (
             f"{requirement.name} {installed} is installed, pyproject.toml pins {requirement}: "
             "README's 'Moving to a new Ray, MLflow or Optuna' says how to move a pin")
+
+
+@pytest.mark.slow
+def test_the_machine_as_a_local_ray_counts_it(tmp_path):
+    """What the search checks before starting Ray is what the Ray it then starts has."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    started = subprocess.run([sys.executable, "-c", (
+        "import json, ray; ray.init(address='local', include_dashboard=False, logging_level='ERROR'); "
+        "r = ray.cluster_resources(); print(json.dumps({'CPU': r.get('CPU', 0.0), 'GPU': r.get('GPU', 0.0)})); "
+        "ray.shutdown()")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert json.loads(started.stdout.strip().splitlines()[-1]) == local_machine_resources()
