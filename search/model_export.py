@@ -117,13 +117,15 @@ def _log_and_register(uri: str, run_id: str, registered_name: str, model, argume
             warnings.simplefilter("ignore")  # MLflow's advice on pip pins and input examples
             mlflow.start_run(run_id=run_id)
             try:
-                mlflow.pytorch.log_model(model, **arguments)
+                logged = mlflow.pytorch.log_model(model, **arguments)
             finally:
                 # Leaves the search run as it is: the pipeline ends it (FINISHED) just after.
                 mlflow.end_run(status="RUNNING")
             model_uri = f"runs:/{run_id}/{MODEL_NAME}"
             try:
-                version = mlflow.register_model(model_uri, registered_name, await_registration_for=0)
+                # By the logged model's own URI (models:/m-...), as MLflow 3 keeps models: a
+                # runs:/ URI makes MLflow look for run artifacts first, find none, and warn.
+                version = mlflow.register_model(logged.model_uri, registered_name, await_registration_for=0)
                 registered, warning = f"models:/{registered_name}/{version.version}", None
             except MlflowException as err:  # a store without a registry, a name it refuses
                 registered = None

@@ -94,10 +94,10 @@ def test_staged_search_records_every_ending(workdir, local_ray):
     assert {logged_data_digest(client.get_run(t.info.run_id)) for t in trials} == {digest}
 
 
-def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
+def test_shipped_space_smoke_with_optuna(workdir, local_ray, capfd):
     uri = f"sqlite:///{workdir}/mlflow.db"
     assert main([str(SPACES / "rnn_units.yaml"), "--smoke", "--tracking-uri", uri]) == 0
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()  # the file descriptors: MLflow's logging writes there too
     assert "Best trial" in out and "baseline_linear_test_mse" in out
     assert "#/experiments/" in out and "?workflowType=machine_learning" in out
 
@@ -114,6 +114,14 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
     best = search.data.params["best.trial_id"]
     assert best in {t.data.tags["trial_id"] for t in trials}
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
+
+    # The best model is registered by its own URI: MLflow has nothing to warn about, and
+    # the version is the model logged on this search run.
+    assert "has no artifacts at artifact path" not in err
+    logged = [output.model_id for output in client.get_run(search.info.run_id).outputs.model_outputs]
+    assert len(logged) == 1 and client.get_logged_model(logged[0]).name == "best_model"
+    version = client.get_model_version("rnn_units", "1")
+    assert version.source == f"models:/{logged[0]}" and version.run_id == search.info.run_id, version
 
 
 def test_optuna_never_trains_one_configuration_twice(workdir, local_ray):
