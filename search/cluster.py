@@ -7,9 +7,12 @@ puts them on each worker's import path.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 from search.errors import SpecError
 
@@ -82,14 +85,41 @@ def start_ray(address: str | None, py_modules: list[str]) -> tuple[int, bool]:
         # local Ray it finds (another search's, a test's), whose end would end this search.
         target = address or os.environ.get("RAY_ADDRESS") or "local"
         try:
-            ray.init(address=target, include_dashboard=False, logging_level="WARNING",
-                     runtime_env=runtime_env, **own_ray_settings(target))
+            with without_token_notice():
+                ray.init(address=target, include_dashboard=False, logging_level="WARNING",
+                         runtime_env=runtime_env, **own_ray_settings(target))
         except (ConnectionError, ValueError, RuntimeError) as err:
             if address is None and not os.environ.get("RAY_ADDRESS"):
                 raise SpecError(f"cannot start a local Ray ({err})") from None
             raise SpecError(f"--address {target}: cannot join a Ray cluster there ({err})") from None
         started = True
     return sum(1 for node in ray.nodes() if node.get("Alive")), started
+
+
+class _DropTokenNotice(logging.Filter):
+    def __init__(self, notice: str):
+        super().__init__()
+        self.notice = notice
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.notice)
+
+
+@contextmanager
+def without_token_notice() -> Iterator[None]:
+    """Ray's token authentication stays on, as Ray sets it for a new local cluster; only
+    its notice that it did so is left out, a warning at every search about a Ray no one
+    else uses. Ray's supported switch, RAY_AUTH_MODE=token set beforehand, would also
+    silence it, but Ray reads that variable once, when it is first imported, and a
+    notebook (or this process) may have imported Ray long before."""
+    from search.ray_internals import AUTH_TOKEN_LOGGER, AUTH_TOKEN_NOTICE
+
+    logger, quiet = logging.getLogger(AUTH_TOKEN_LOGGER), _DropTokenNotice(AUTH_TOKEN_NOTICE)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def own_ray_settings(target: str) -> dict:

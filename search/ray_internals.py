@@ -17,6 +17,12 @@ WRITTEN_FOR = "2.60"
 # Ray logs a line per checkpoint from this module (a trial checkpoints every epoch); the
 # trainable quiets it. If the module is renamed the lines come back, nothing breaks.
 CHECKPOINT_STORAGE_LOGGER = "ray.train._internal.storage"
+# Ray's notice, at every ray.init() of a new local cluster, that it turned on token
+# authentication for it (Ray's default since 2.59): the logger it comes from and its first
+# words. A search's own Ray keeps that security; the notice is kept from the user's
+# screen (search/cluster.py). Renamed or reworded, the line comes back; nothing breaks.
+AUTH_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+AUTH_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
 class RayInternalsChanged(RuntimeError):
