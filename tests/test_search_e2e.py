@@ -157,14 +157,19 @@ def test_sentiment_smoke_logs_classification_metrics_and_confusion(workdir, loca
 
 
 @pytest.mark.parametrize("space", ["vgg13_regularization.yaml", "resnet18.yaml"])
-def test_image_spaces_smoke(workdir, local_ray, space):
+def test_image_spaces_smoke(workdir, local_ray, space, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
     assert main([str(SPACES / space), "--smoke", "--num-samples", "2", "--set", "train.epochs=1",
                  "--set", "search.scheduler.grace_period=1", "--tracking-uri", uri]) == 0
     name = space.removesuffix(".yaml")
     client, searches, trials = runs_of(uri, name)
     assert len(trials) == 2
-    assert 0 <= searches[0].data.metrics["test_acc"] <= 1
+    metrics = searches[0].data.metrics
+    assert 0 <= metrics["test_acc"] <= 1
+    # The pixel yardstick, logged and judged as the other tasks' yardsticks are.
+    assert 0 < metrics["baseline_pixels_test_acc"] <= 1 and 0 < metrics["baseline_pixels_test_f1"] <= 1
+    verdict = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Against the yardsticks"))
+    assert verdict.startswith("Against the yardsticks, on test_acc (best trial: ") and "pixels" in verdict
     for trial in trials:
         assert int(trial.data.params["model_params"]) > 1_000_000  # the full networks, not toys
         assert "confusion_matrix_val.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}
