@@ -37,8 +37,6 @@ from search.data.csv_columns import (
     require_column,
     unreadable,
 )
-from sklearn.linear_model import Ridge
-from sklearn.preprocessing import MinMaxScaler
 
 from search.errors import SpecError
 from search.metrics import regression_scores
@@ -431,6 +429,10 @@ class Electricity(Task):
         if season > n_train + n_val:
             raise SpecError(f"data.season: {season} steps reach back before the series' start from its "
                             f"test part ({n_train + n_val} steps in); give a shorter data.season")
+        # Imported here, in the driver: a trial's worker never needs scikit-learn for a series,
+        # and its import is a second of every fresh worker's start.
+        from sklearn.preprocessing import MinMaxScaler
+
         scaler = MinMaxScaler().fit(values[:n_train, None])  # training part only: no leak
         scaled = scaler.transform(values[:, None])[:, 0].astype(np.float32)
         return LoadedSeries(
@@ -569,6 +571,8 @@ def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dic
     columns_train = window_inputs(loaded, x_train, first_train).reshape(len(x_train), -1)
     columns_test = window_inputs(loaded, x_test, first).reshape(len(x_test), -1)
     # float64: in float32 the nearly collinear lags make the solve lose most of its digits.
+    from sklearn.linear_model import Ridge  # in the driver only, as MinMaxScaler in load
+
     ridge = Ridge(alpha=1e-3).fit(columns_train.astype(np.float64), y_train.astype(np.float64))
     # reshape: Ridge returns 1-D predictions for a single target column.
     predictions["linear"] = ridge.predict(columns_test.astype(np.float64)).reshape(len(x_test), horizon)
