@@ -18,6 +18,7 @@ from search.cluster import (
     start_ray_and_tracking,
     starts_own_ray,
     stop_ray,
+    stop_ray_early,
 )
 from search.console import print_interrupted, print_no_result, print_report
 from search.data import get_task
@@ -167,6 +168,8 @@ def _search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: DataIden
         print_interrupted(spec, len(logger.trials) - logger.count(Status.INTERRUPTED), experiment_dir)
         return result
 
+    if spec.search.reevaluate is None:  # the rest runs without Ray: its own Ray stops meanwhile
+        stop_ray_early()
     try:
         evaluation = evaluate_best(spec, task, loaded, results)
     except CheckpointRefused as err:
