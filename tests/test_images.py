@@ -209,7 +209,9 @@ def test_the_pixel_yardstick_reads_colour(tmp_path):
 def test_the_pixel_yardstick_on_the_digits_of_the_image_spaces():
     chosen = options(classes=[3, 5, 8], image_size=32, limit_per_class=300)  # as the shipped spaces
     loaded = TASK.load(chosen)
-    assert pixel_features(loaded.images, grey=True).shape == (900, PIXEL_SIDE ** 2)  # grey: one channel
+    features = pixel_features(loaded.images, grey=True)
+    assert features.shape == (900, PIXEL_SIDE ** 2)  # grey: one channel
+    np.testing.assert_array_equal(pixel_features(loaded.images, grey=True, chunk=128), features)  # in chunks
     scores = TASK.baselines(loaded, chosen)
     assert sorted(scores) == ["baseline_pixels_test_acc", "baseline_pixels_test_f1"]
     assert 0.7 < scores["baseline_pixels_test_acc"] <= 1  # far above chance (1/3): a yardstick to beat
