@@ -49,4 +49,4 @@ def record(name: str, figures: dict, machine_info: dict | None = None, commit_id
 HEADLINE_KEYS = {"overhead_ratio", "seconds_over_plain", "epoch_time_ratio",
                  "asha_epochs_fraction", "asha_best_rel_gap",
                  "successive_halving_epochs_fraction", "successive_halving_best_rel_gap",
-                 "parallel_ratio_rnn", "parallel_ratio_lstm", "data_path_ratio"}
+                 "parallel_ratio_rnn", "parallel_ratio_lstm", "data_path_ratio", "warm_start_trials_ratio"}

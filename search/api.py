@@ -25,6 +25,7 @@ from search.storage import resolve_storage
 
 SMOKE_SETTINGS = {"search.num_samples": 4, "train.epochs": 2}
 EXIT_CODES = {"finished": 0, "no_result": 1, "interrupted": 130}
+RECORD_PENDING_EXIT = 3  # finished, but MLflow did not take the whole record: search.sync writes it
 
 
 @dataclass
@@ -40,7 +41,8 @@ class SearchResult:
     trials: pd.DataFrame  # the end-of-search table, a row per trial, best first
     data_digest: str | None = None  # the data's identity (search/lineage.py), as MLflow's dataset input has it
     best_trial_id: str | None = None
-    best_config: dict[str, Any] = field(default_factory=dict)  # dotted keys: {"train.lr": 0.003, ...}
+    # Dotted keys, as its run's params (a dimension it did not search, `when:`, left out): {"train.lr": 0.003, ...}
+    best_config: dict[str, Any] = field(default_factory=dict)
     selection_value: float | None = None  # the best trial's best epoch by the search metric
     test_metrics: dict[str, float] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
@@ -52,14 +54,32 @@ class SearchResult:
     reevaluation: pd.DataFrame | None = None
     reeval_winner_trial_id: str | None = None
     reeval_metrics: dict[str, float] = field(default_factory=dict)
+    reevaluation_skipped: str | None = None  # why, where the budget left too little for it
+    # With search.budget: which ran out ("time", "trial_epochs"; None when neither did) and what
+    # the search used ({"budget_time_used_s": ..., "budget_trial_epochs_used": ...}).
+    budget_spent: str | None = None
+    budget_used: dict[str, float] = field(default_factory=dict)
+    # With search.warm_start: its source and counts as the search run records them
+    # ({"search.warm_start_from": <run id>, "warm_start_told": 14, "warm_start_rerun": 3, ...}).
+    warm_start: dict[str, Any] = field(default_factory=dict)
+    # With search.refit: the refit model's metrics on the test split (refit_test_*); model_uri is then it.
+    refit_metrics: dict[str, float] = field(default_factory=dict)
+    # MLflow did not take the whole record in tracking.outage_wait: this many writes wait in the
+    # spool of experiment_dir, for `python -m search.sync` (or --resume).
+    record_pending: int = 0
+    champion_decision: str | None = None  # the registered version's alias decision, with its reason
+    # The registration as the record's writer runs it (search/model_export.py), settled at the end.
+    registration: Any = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
+        if self.record_pending and self.status == "finished":
+            return RECORD_PENDING_EXIT
         return EXIT_CODES[self.status]
 
 
 def command_line_overrides(overrides: Sequence[str], tracking_uri: str | None,
-                           storage: str | None) -> list[str]:
+                           storage: str | None, time_budget: str | float | None = None) -> list[str]:
     """The API's and the command line's settings as --set overrides, so they pass the same
     validation as the space file."""
     result = list(overrides)
@@ -67,6 +87,8 @@ def command_line_overrides(overrides: Sequence[str], tracking_uri: str | None,
         result.append(f"tracking.uri={yaml.safe_dump(tracking_uri).splitlines()[0]}")
     if storage:
         result.append(f"search.storage={yaml.safe_dump(storage).splitlines()[0]}")
+    if time_budget is not None:
+        result.append(f"search.budget.time={yaml.safe_dump(time_budget).splitlines()[0]}")
     return result
 
 
@@ -110,18 +132,19 @@ def first_difference(started: dict[str, Any], now: dict[str, Any]) -> tuple[str,
 
 def run_search(space: str | Path | Mapping[str, Any], *, overrides: Sequence[str] = (), smoke: bool = False,
                tracking_uri: str | None = None, storage: str | None = None, address: str | None = None,
-               resume: bool | str = False) -> SearchResult:
+               resume: bool | str = False, time_budget: str | float | None = None) -> SearchResult:
     """Runs one search to its end (or its interruption) and returns what it found.
 
     `space`: a space file's path, or a dict in the same schema. `overrides`: "KEY=VALUE"
-    strings as --set. `resume`: True continues the last interrupted search of this space,
-    a path the one in that Ray Tune folder; the other arguments may repeat what the search
-    was started with, and anything different is refused.
+    strings as --set. `time_budget`: search.budget.time ("30m", "2h", or seconds).
+    `resume`: True continues the last interrupted search of this space, a path the one in
+    that Ray Tune folder; the other arguments may repeat what the search was started with,
+    and anything different is refused.
     """
     from search.pipeline import continue_search, start_search
 
     raw, source = read_space(space)
-    every_override = command_line_overrides(overrides, tracking_uri, storage)
+    every_override = command_line_overrides(overrides, tracking_uri, storage, time_budget)
     if resume is False:
         spec, raw = resolve_spec(raw, source, every_override, smoke)
         return start_search(spec, raw, smoke=smoke, address=address)

@@ -20,6 +20,8 @@ from search.errors import SpecError
 # Joining an address where nothing answers makes ray.init retry for over a minute, deaf
 # to Ctrl-C; a plain connection to the head's GCS port says as much in a few seconds.
 CONNECT_TIMEOUT_S = 3
+# How long a search waits for another one building a new SQLite store's schema (seconds).
+SCHEMA_LOCK_S = 300
 # What `ray up` (the cluster files) leaves on the head node, where a search's driver runs
 # (`ray job submit`): the autoscaler's config. Its presence is how a search knows that
 # nodes may still be added to the cluster it joined.
@@ -233,11 +235,18 @@ def open_tracking_store(uri: str) -> None:
 
     Errors are left to the search run's creation just after, which reports them.
     """
+    from filelock import FileLock
     from mlflow.tracking import MlflowClient
 
+    from search.tracking_store import sqlite_path
+
     if uri.startswith("sqlite:"):
+        # Two searches started at once on a new file would both build its schema, and one
+        # fails half-way (alembic's "table already exists"): the first builds it, the other waits.
+        path = os.path.abspath(os.path.expanduser(sqlite_path(uri)))
         try:
-            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            with FileLock(f"{path}.lock", timeout=SCHEMA_LOCK_S):
+                MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         except Exception:  # noqa: BLE001 - reported by the Tracker that follows
             pass
 

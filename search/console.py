@@ -6,6 +6,8 @@ import sys
 
 import pandas as pd
 
+from search.conditions import describe_when, inactive_keys
+from search.dotted import flatten
 from search.evaluate import Evaluation
 from search.reevaluate import Reevaluation
 from search.spec import Spec
@@ -15,15 +17,21 @@ from search.yardsticks import against_yardsticks, headline_metric
 
 
 def print_report(spec: Spec, tracker: Tracker, table: pd.DataFrame, evaluation: Evaluation, wall: float,
-                 experiment_dir: str, reevaluation: Reevaluation | None = None) -> None:
+                 experiment_dir: str, reevaluation: Reevaluation | None = None, budget_use: str | None = None) -> None:
     counts = table["status"].value_counts().to_dict() if not table.empty else {}
     print(f"\n[search] {spec.name}: {len(table)} trials in {wall:.0f} s "
-          f"({', '.join(f'{n} {s}' for s, n in counts.items())})\n")
+          f"({', '.join(f'{n} {s}' for s, n in counts.items())})" + (f"; {budget_use}" if budget_use else "") + "\n")
     print(format_float_table(display_table(table)))
     print(f"\nBest trial {evaluation.trial_id} ({spec.search.metric} {evaluation.selection_value:.6g}):")
+    inactive = inactive_keys(spec.space, flatten(evaluation.config))
     for key in spec.space:
         section, _, option = key.partition(".")
-        print(f"  {key} = {evaluation.config[section][option]}")
+        value = evaluation.config[section][option]
+        if key in inactive:
+            print(f"  {key}: not searched in this trial ({describe_when(spec.space[key].when)} does not hold), "
+                  f"trained with the base config's {value}")
+        else:
+            print(f"  {key} = {value}")
     print("\nTest split (best trial, evaluated once):")
     for key, value in evaluation.test.items():
         print(f"  {key:<16} {value:.6g}")
@@ -71,6 +79,12 @@ def print_reevaluation(reevaluation: Reevaluation) -> None:
     print(f"Test split (winner {reevaluation.winner}, its {count} seeds, mean ± std):")
     for key, values in reevaluation.test.items():
         print(f"  {key:<16} {plus_minus(*mean_std(values))}")
+
+
+def print_refit(refit_metrics: dict[str, float]) -> None:
+    print("\nRefit on train + validation (the model registered), on the test split:")
+    for key, value in refit_metrics.items():
+        print(f"  {key:<22} {value:.6g}")
 
 
 def print_no_result(spec: Spec, table: pd.DataFrame) -> None:

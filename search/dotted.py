@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.conditions import inactive_keys
 from search.record import read_param
 from search.spec import Spec
 
 
 def sampled_values(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
-    """The searched keys of a trial's config, as {"train.lr": 0.003, ...}."""
-    return {key: config[key.split(".", 1)[0]][key.split(".", 1)[1]] for key in spec.space}
+    """The searched keys of a trial's config, as {"train.lr": 0.003, ...}; None for a
+    dimension the trial did not search (`when:`), which trained with the base config's value."""
+    values = {key: config[key.split(".", 1)[0]][key.split(".", 1)[1]] for key in spec.space}
+    inactive = inactive_keys(spec.space, values)
+    return {key: None if key in inactive else value for key, value in values.items()}
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The best trial's network, handed back as an MLflow PyTorch model.
 
-Logged on the search run as `best_model` (mlflow.pytorch.log_model, with a signature
-and an input example from the test split) and registered in MLflow's Model Registry
-under the experiment's name, one new version per search. Beside the network, in the
+Saved as an MLflow PyTorch model (mlflow.pytorch.save_model, with a signature and an
+input example from the test split), logged on the search run as `best_model` and
+registered in MLflow's Model Registry under the experiment's name, one new version per
+search, which search/champion.py makes the challenger and, where it earns it, the champion. Beside the network, in the
 model's `extra_files`, travels `preprocessing.json`: what `search.predict` needs to turn
 raw inputs (texts, a series' recent values, images) into model inputs and the outputs
 into predictions (the vocabulary, the scaler, the class names).
@@ -14,7 +15,6 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from search import record
 from search.evaluate import Evaluation
 from search.preflight import user_import_paths
 from search.record import BEST_MODEL as MODEL_NAME
 from search.record import PREPROCESSING as PREPROCESSING_FILE
+from search.record_writer import Deferred
 from search.spec import Spec
 from search.user_code import shipped_paths
 
@@ -37,9 +39,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class ExportedModel:
     model_uri: str  # runs:/<search run id>/best_model
-    registered: str | None  # models:/<name>/<version>, or None where the store has no registry
-    warning: str | None = None
+    registration: Deferred  # register_model's outcome, once the record has reached MLflow
     serialization: str = "pt2"
+
+    @property
+    def registered(self) -> str | None:
+        """models:/<name>/<version>, or None where the store has no registry (or not yet)."""
+        return (self.registration.result or {}).get("registered")
 
 
 def preprocessing_document(spec: Spec, task, loaded: Any, evaluation: Evaluation) -> dict[str, Any]:
@@ -78,59 +84,70 @@ def serialization_format(model: torch.nn.Module, examples: np.ndarray) -> str:
 
 
 def log_best_model(tracker, spec: Spec, task, loaded: Any, evaluation: Evaluation) -> ExportedModel:
-    """Logs and registers the best model; a store without a registry gets a warning, not an error."""
+    """Logs the model on the search run and registers it (search/champion.py judges the new
+    version). Saved here, uploaded and registered in the record's order: the upload and the
+    registration go through the spool like every other write (search/record_writer.py)."""
+    import mlflow
     from mlflow.models import infer_signature
 
+    from search.record_writer import in_order
+    from search.yardsticks import headline_metric
+
     examples, outputs = test_examples(evaluation)
+    model = evaluation.trial.state.model
+    serialization = serialization_format(model, examples)
     with tempfile.TemporaryDirectory() as folder:
         extra = os.path.join(folder, PREPROCESSING_FILE)
         with open(extra, "w") as handle:
             json.dump(preprocessing_document(spec, task, loaded, evaluation), handle, indent=1)
-        model = evaluation.trial.state.model
-        arguments = dict(
-            name=MODEL_NAME, signature=infer_signature(examples, outputs), input_example=examples,
-            extra_files=[extra], serialization_format=serialization_format(model, examples),
-            code_paths=shipped_paths(user_import_paths(spec)) or None,
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
-        )
-        outcome: dict[str, Any] = {}
-        # MLflow's log_model works on the fluent API's active run, which is per thread: a
-        # thread of its own keeps it apart from a run the caller (a notebook) may have open.
-        worker = threading.Thread(target=_log_and_register, args=(
-            tracker.uri, tracker.run_id, spec.experiment, model, arguments, outcome))
-        worker.start()
-        worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["exported"]
+        saved = os.path.join(folder, MODEL_NAME)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLflow's advice on pip pins and input examples
+            mlflow.pytorch.save_model(
+                model, saved, signature=infer_signature(examples, outputs), input_example=examples,
+                extra_files=[extra], serialization_format=serialization,
+                code_paths=shipped_paths(user_import_paths(spec)) or None,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"])
+        tracker.client.log_artifacts(tracker.run_id, saved, MODEL_NAME)
+    metric = headline_metric(spec.kind)
+    value = evaluation.test.get(metric)
+    digest = tracker.data.digest if tracker.data is not None else None
+    registration = in_order(tracker.client, register_model, tracker.run_id, spec.experiment,
+                            metric, value, digest, dict(evaluation.baselines))
+    return ExportedModel(f"runs:/{tracker.run_id}/{MODEL_NAME}", registration, serialization)
 
 
-def _log_and_register(uri: str, run_id: str, registered_name: str, model, arguments: dict,
-                      outcome: dict) -> None:
-    import mlflow
+def register_model(client, run_id: str, name: str, metric: str, value: float | None, digest: str | None,
+                   baselines: dict[str, float]) -> dict[str, Any]:
+    """A new version of `name` from the run's best_model, with its aliases; a store without a
+    registry, or a name it refuses, leaves the model on the run, with a warning. Run by the
+    record's writer, again after a restart: a version of this run already there is kept."""
     from mlflow.exceptions import MlflowException
 
-    from search.mlflow_internals import use_tracking_uri
+    from search.champion import Judged, judge_version
+    from search.record_writer import is_outage, say
 
+    model_uri = f"runs:/{run_id}/{MODEL_NAME}"
     try:
-        with use_tracking_uri(uri), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # MLflow's advice on pip pins and input examples
-            mlflow.start_run(run_id=run_id)
-            try:
-                logged = mlflow.pytorch.log_model(model, **arguments)
-            finally:
-                # Leaves the search run as it is: the pipeline ends it (FINISHED) just after.
-                mlflow.end_run(status="RUNNING")
-            model_uri = f"runs:/{run_id}/{MODEL_NAME}"
-            try:
-                # By the logged model's own URI (models:/m-...), as MLflow 3 keeps models: a
-                # runs:/ URI makes MLflow look for run artifacts first, find none, and warn.
-                version = mlflow.register_model(logged.model_uri, registered_name, await_registration_for=0)
-                registered, warning = f"models:/{registered_name}/{version.version}", None
-            except MlflowException as err:  # a store without a registry, a name it refuses
-                registered = None
-                warning = (f"the best model is logged on the search run ({model_uri}) but not registered "
-                           f"as {registered_name!r}: {str(err).splitlines()[0]}")
-        outcome["exported"] = ExportedModel(model_uri, registered, warning, arguments["serialization_format"])
-    except Exception as err:  # noqa: BLE001 - handed to the caller's thread
-        outcome["error"] = err
+        try:
+            client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        version = existing[0] if existing else client.create_model_version(
+            name, f"{client.get_run(run_id).info.artifact_uri}/{MODEL_NAME}", run_id=run_id)
+    except MlflowException as err:
+        if is_outage(err):
+            raise  # the writer tries again once MLflow answers
+        warning = (f"the best model is logged on the search run ({model_uri}) but not registered "
+                   f"as {name!r}: {str(err).splitlines()[0]}")
+        say(f"warning: {warning}")
+        return {"registered": None, "warning": warning}
+    outcome = {"registered": f"models:/{name}/{version.version}"}
+    if value is not None:
+        decision = judge_version(client, name, Judged(str(version.version), metric, float(value), digest),
+                                 baselines)
+        outcome["decision"] = decision.reason
+        say(f"registered {name} version {version.version}, alias {record.CHALLENGER}; {decision.reason}")
+    return outcome

@@ -4,10 +4,11 @@ Optuna's TPE starts with random proposals (its first 10 trials), and over a smal
 finite space (the report's 2 x 2 x 2 grid, say) random draws repeat: 8 draws from 8
 combinations cover only about 5 of them. Trials are seeded, so a repeat reproduces
 a known result and only burns epochs, while the combination it displaced may be the
-best. Neither Ray's OptunaSearch nor Optuna skips repeats, hence this wrapper: when
-the searcher proposes a configuration already tried, that proposal is marked failed
-(Optuna's TPE ignores failed trials) and the searcher is asked again. Once a space is
-exhausted, a repeat is let through rather than stalling the search.
+best; so does a configuration an earlier search tried and told the searcher (a warm
+start, search/warm_start.py). Neither Ray's OptunaSearch nor Optuna skips repeats, hence
+this wrapper: when the searcher proposes a configuration already tried, that proposal is
+marked failed (Optuna's TPE ignores failed trials) and the searcher is asked again. Once
+a space is exhausted, a repeat is let through rather than stalling the search.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 class NoRepeats(Searcher):
-    def __init__(self, searcher: Searcher, max_asks: int = MAX_ASKS):
+    def __init__(self, searcher: Searcher, max_asks: int = MAX_ASKS, known: list[dict] = ()):
+        """`known`: configurations with a result already (a warm start's told trials)."""
         self.searcher, self.max_asks = searcher, max_asks
-        self.tried: set[str] = set()
+        self.tried: set[str] = {config_key(config) for config in known}
         self.inner_id: dict[str, str] = {}  # Tune's trial id -> the id the searcher knows it by
         self.repeats_skipped = 0
         self.max_concurrent = 0  # 0: no limit

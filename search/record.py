@@ -24,6 +24,23 @@ RAY_RUN_NAME, RAY_EXPERIMENT_DIR = "ray.run_name", "ray.experiment_dir"  # the R
 RAY_NODE_ID, DEVICE = "ray.node_id", "device"  # where a trial ran
 COMPARED = "search.compared"  # a comparison run's experiments
 CONFIG_OF = "search.config_of"  # a re-evaluation run's trial: the one whose config it trains again
+BUDGET_SPENT = "search.budget_spent"  # a search run's budget that ran out: a value of Spent
+REEVAL_SKIPPED = "search.reevaluation_skipped"  # why a search run's re-evaluation did not run, one line
+WARM_START_FROM = "search.warm_start_from"  # a warm-started search run's source: the earlier search run id
+# What made a search (search/capsule.py), tags of its run: the git commit and whether the tree
+# had uncommitted changes, of the platform's own folder and, where it is another repository,
+# of the folder the search ran from; a hash of the user's shipped modules; versions; the device.
+PLATFORM_COMMIT, PLATFORM_DIRTY = "search.platform.commit", "search.platform.dirty"
+CODE_COMMIT, CODE_DIRTY = "search.code.commit", "search.code.dirty"
+USER_CODE_HASH = "search.user_code.sha256"
+VERSION_PREFIX = "search.version."  # search.version.python, .torch, .ray, .mlflow, .optuna, .platform
+DEVICE_CPU, DEVICE_GPU = "search.device.cpu", "search.device.gpu"
+DEVICE_GPU_COUNT, DEVICE_CUDA = "search.device.gpu_count", "search.device.cuda"
+REPRODUCTION_VERDICT = "search.reproduction"  # a reproduction run's verdict, one line
+# A registered version's: what it was judged on, and whether it became the champion and why.
+TEST_METRIC, TEST_VALUE = "search.test_metric", "search.test_value"
+CHAMPION_DECISION = "search.champion_decision"
+SPOOL_ID = "search.spool_id"  # a run created from the spool: its spool-local id (search/spool.py)
 
 
 class Role:
@@ -33,6 +50,8 @@ class Role:
     TRIAL = "trial"
     REEVALUATION = "reevaluation"  # a top configuration trained again on a fresh seed, after the search
     COMPARISON = "comparison"
+    REPRODUCTION = "reproduction"  # a trial trained again from its record (search.reproduce)
+    REFIT = "refit"  # the winner trained again on train + validation, the model shipped
 
 
 class Status:
@@ -52,6 +71,9 @@ class Status:
     # platform lost its end (search.error says where it ended); not ranked as completed.
     INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"  # the search stopped under it; a resume continues it
+    # The search's budget ran out while it ran: stopped at the end of an epoch (or while it
+    # waited at a rung), its epochs real results; ranked with the rest.
+    BUDGET_STOPPED = "budget_stopped"
 
     @staticmethod
     def stopped_at_rung(epoch: int) -> str:
@@ -60,12 +82,19 @@ class Status:
 
 # The one place that sorts statuses: a new status is added to one of these sets.
 # Completed: the trial ran to an end the search ranked (counted by the comparison, fANOVA).
-COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED})
+COMPLETED = frozenset({Status.FINISHED, Status.EARLY_STOPPED, Status.ASHA_STOPPED, Status.BUDGET_STOPPED})
 COMPLETED_FAMILIES = (Status.STOPPED_AT_RUNG,)  # prefixes of completed statuses
 # Ended: the trial will not run again, so a resumed search leaves its run as it is.
 ENDED = COMPLETED | {Status.FAILED, Status.INCOMPLETE}
 # Live: the trial's run goes on (RUNNING in MLflow); a search interrupted under it marks it interrupted.
 LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
+
+
+class Spent:
+    """Values of the BUDGET_SPENT tag: which of search.budget ran out (search/budget.py)."""
+
+    TIME = "time"
+    TRIAL_EPOCHS = "trial_epochs"
 
 
 def is_completed(status: str | None) -> bool:
@@ -103,6 +132,43 @@ TRIALS_FAILED = "trials_failed"
 REEVAL_PREFIX = "reeval_"
 REEVAL_WINNER_CHANGED = "reeval_winner_changed"
 REEVAL_WINNER_TRIAL_ID = "reeval_winner_trial_id"
+# With search.budget, on the search run: what the search used (the budget given is in the
+# params search.budget.time, in seconds, and search.budget.trial_epochs).
+BUDGET_TIME_USED = "budget_time_used_s"  # from the first trial's start, every attempt together
+BUDGET_EPOCHS_USED = "budget_trial_epochs_used"  # epochs trained, all trials (and re-evaluation runs)
+# With search.warm_start, on the search run: the source's trials told to the searcher with their
+# results, trained again first (its top_k), and left out, in all and by reason.
+WARM_START_PREFIX = "warm_start_"
+WARM_START_TOLD = "warm_start_told"
+WARM_START_RERUN = "warm_start_rerun"
+WARM_START_LEFT_OUT = "warm_start_left_out"
+
+
+class LeftOut:
+    """Why a source trial was not told to a warm-started searcher: warm_start_left_out_<reason>."""
+
+    OUTSIDE_SPACE = "outside_space"  # its configuration is not one the new search could propose
+    FAILED = "failed"
+    UNFINISHED = "unfinished"  # interrupted, incomplete, or still running
+    NO_METRIC = "no_metric"  # no finite value of the search metric
+
+    ALL = (OUTSIDE_SPACE, FAILED, UNFINISHED, NO_METRIC)
+
+
+def left_out_metric(reason: str) -> str:
+    return f"{WARM_START_LEFT_OUT}_{reason}"
+
+
+
+# Resource use (search/resource_use.py): a trial's per epoch, its totals at its end, the search's.
+TRIAL_CPU_PERCENT, TRIAL_RSS_MB = "trial_cpu_percent", "trial_rss_mb"
+TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB = "trial_gpu_util_percent", "trial_gpu_memory_mb"
+RESOURCE_CURVES = (TRIAL_CPU_PERCENT, TRIAL_RSS_MB, TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB)
+TRIAL_CPU_SECONDS, TRIAL_GPU_SECONDS = "trial_cpu_seconds", "trial_gpu_seconds"
+RESOURCE_TOTALS = (TRIAL_CPU_SECONDS, TRIAL_GPU_SECONDS)
+SEARCH_CPU_HOURS, SEARCH_GPU_HOURS = "search_cpu_hours", "search_gpu_hours"
+# With search.refit: the refit model on the test split (refit_test_acc, ...), on its run and the search run.
+REFIT_PREFIX = "refit_"
 
 
 def mean_and_std(name: str) -> tuple[str, str]:
@@ -137,6 +203,9 @@ BEST_MODEL = "best_model"  # a search run's logged MLflow model (also its regist
 PREPROCESSING = "preprocessing.json"  # beside the best model, in its extra_files
 ERROR_TEXT = "error.txt"
 ARTIFACT_ERROR_TEXT = "artifact_error.txt"
+PIP_FREEZE = "pip_freeze.txt"  # a search run's installed packages, as `pip freeze` lists them
+# Registered model aliases (MLflow's convention): every new version, and the one to deploy.
+CHALLENGER, CHAMPION = "challenger", "champion"
 
 COMPARISON_EXPERIMENT = "comparisons"
 # The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).
@@ -159,16 +228,34 @@ def read_param(text: str) -> Any:
         return text
 
 
-def space_param(kind: str, args: list) -> str:
+def space_param(kind: str, args: list, when: dict | None = None) -> str:
     """A searched dimension as its space.<key> param: the space file's form, as JSON
-    (`{"loguniform": [0.0001, 0.01]}`), which any reader parses without this code."""
-    return json.dumps({kind: list(args)}, default=str)
+    (`{"loguniform": [0.0001, 0.01]}`, with its `when` where it has one), which any reader
+    parses without this code."""
+    written: dict[str, Any] = {kind: list(args)}
+    if when:
+        written["when"] = when
+    return json.dumps(written, default=str)
+
+
+def read_space_when(text: str) -> dict[str, list]:
+    """The `when` of a space.<key> param ({} for a dimension searched in every trial)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return {}
+    when = value.get("when") if isinstance(value, dict) else None
+    return when if isinstance(when, dict) else {}
 
 
 def read_space_param(text: str) -> tuple[str, list]:
-    """(kind, args) of a space.<key> param; ("unknown", []) when it cannot be read (cut short)."""
+    """(kind, args) of a space.<key> param; ("unknown", []) when it cannot be read (cut short).
+    A conditional dimension's `when` is left out: its trial runs have the key only where it
+    was active."""
     try:
         value = json.loads(text)
+        if isinstance(value, dict):
+            value.pop("when", None)
         if isinstance(value, dict) and len(value) == 1:
             [(kind, args)] = value.items()
             return kind, list(args)

@@ -33,6 +33,7 @@ from search import record
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
 from search.record import Role
+from search.record_writer import real_run_id
 from search.spec import Spec
 from search.summary import mean_std
 from search.tracking import Tracker, TrialLogger, TrialRun
@@ -54,6 +55,7 @@ class SeedResult:
     seed: int
     status: str
     value: float | None  # its best epoch by the search metric; None when it failed
+    epochs: int = 0  # the epochs it trained
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Reevaluation:
     winner: str | None = None
     test: dict[str, list[float]] = field(default_factory=dict)  # the winner's seeds on the test split
     exported: Evaluation | None = None  # the winner's best seed, at its best checkpoint
+    totals: list[dict] = field(default_factory=list)  # this attempt's runs' last results (CPU and GPU seconds)
 
     def values(self, trial_id: str) -> list[float]:
         return [s.value for s in self.seeds.get(trial_id, []) if s.value is not None]
@@ -86,6 +89,10 @@ class Reevaluation:
             out.update(zip(record.mean_and_std(name), (mean, std)))
         out[record.REEVAL_WINNER_CHANGED] = float(self.changed_winner)
         return {key: value for key, value in out.items() if value is not None}
+
+    def epochs(self) -> int:
+        """The epochs its runs trained, all seeds together."""
+        return sum(seed.epochs for found in self.seeds.values() for seed in found)
 
     def table(self) -> pd.DataFrame:
         """A row per re-evaluated configuration: its seeds' values, their mean and std."""
@@ -139,12 +146,12 @@ def reevaluate(spec: Spec, task, loaded: Any, tracker: Tracker, logger: TrialLog
     from search.tuner import build_reevaluation_tuner
 
     ranked, jobs = plan(spec, logger)
-    done = _ended_runs(tracker)
-    todo = [job for job in jobs if (job.config_of, job.seed) not in done]
+    todo = remaining_jobs(jobs, tracker)
+    done = len(jobs) - len(todo)
     checkpoints: dict[str, Any] = {}  # run id -> the Ray checkpoint of its best epoch (this attempt's runs)
     if todo:
         print(f"[search] re-evaluating the top {len(ranked)} configurations on {spec.search.reevaluate.seeds} "
-              f"fresh seeds: {len(todo)} runs" + (f" ({len(jobs) - len(todo)} done before)" if done else ""),
+              f"fresh seeds: {len(todo)} runs" + (f" ({done} done before)" if done else ""),
               flush=True)
         runner = ReevaluationLogger(tracker, spec, todo, class_names=task.class_names(loaded))
         tuner = build_reevaluation_tuner(spec, loaded, [job.config for job in todo], experiment_dir,
@@ -163,14 +170,25 @@ def reevaluate(spec: Spec, task, loaded: Any, tracker: Tracker, logger: TrialLog
                 checkpoints[known.run_id] = best
 
     found = _ended_runs(tracker)
+    # Keyed by the runs' MLflow ids, as _ended_runs reads them (a run created while MLflow was
+    # down had a spool-local id in the logger).
+    checkpoints = {real_run_id(tracker.client, run_id): best for run_id, best in checkpoints.items()}
     outcome = Reevaluation(spec.search.metric, spec.search.mode, ranked, seeds={
         trial_id: sorted((found[(trial_id, job.seed)] for job in jobs if job.config_of == trial_id
                           and (trial_id, job.seed) in found), key=lambda s: s.seed)
         for trial_id in ranked})
     outcome.winner = pick_winner(outcome)
+    if todo:
+        outcome.totals = runner.resource_totals()
     if outcome.winner is not None:
         _score_winner(spec, task, loaded, tracker, outcome, logger.trials[outcome.winner], checkpoints)
     return outcome
+
+
+def remaining_jobs(jobs: list[Job], tracker: Tracker) -> list[Job]:
+    """The jobs no earlier attempt of this search ended (a resumed re-evaluation's rest)."""
+    done = _ended_runs(tracker)
+    return [job for job in jobs if (job.config_of, job.seed) not in done]
 
 
 def pick_winner(outcome: Reevaluation) -> str | None:
@@ -204,7 +222,7 @@ def _ended_runs(tracker: Tracker) -> dict[tuple[str, int], SeedResult]:
         seed = int(record.read_param(run.data.params["train.seed"]))
         config_of = run.data.tags[record.CONFIG_OF]
         found[(config_of, seed)] = SeedResult(run.info.run_id, config_of, seed, status,
-                                              best if record.is_completed(status) else None)
+                                              best if record.is_completed(status) else None, len(history))
     return found
 
 

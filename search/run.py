@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="override any dotted key, e.g. train.epochs=3 or search.scheduler.grace_period=2 "
                              "(VALUE is read as YAML; repeatable)")
     parser.add_argument("--num-samples", type=int, metavar="N", help="number of trials (search.num_samples)")
+    parser.add_argument("--time-budget", metavar="DURATION",
+                        help="end the search after this long from its first trial's start, e.g. 90s, 30m, 2h, "
+                             "1h30m (search.budget.time)")
     parser.add_argument("--smoke", action="store_true",
                         help="shrink the search to seconds: 4 trials, 2 epochs, a small slice of the data")
     parser.add_argument("--dry-run", action="store_true",
@@ -59,15 +62,15 @@ def main(argv: list[str] | None = None) -> int:
             from search.dry_run import print_dry_run
 
             raw, source = read_space(args.space)
-            spec, _ = resolve_spec(raw, source, command_line_overrides(overrides, args.tracking_uri, args.storage),
-                                   args.smoke)
+            spec, _ = resolve_spec(raw, source, command_line_overrides(overrides, args.tracking_uri, args.storage,
+                                                                       args.time_budget), args.smoke)
             print_dry_run(spec)
             return 0
         from search.api import run_search
 
         resume = False if args.resume is None else (True if args.resume == "last" else args.resume)
         result = run_search(args.space, overrides=overrides, smoke=args.smoke, tracking_uri=args.tracking_uri,
-                            storage=args.storage, address=args.address, resume=resume)
+                            storage=args.storage, address=args.address, resume=resume, time_budget=args.time_budget)
         return result.exit_code
     except SpecError as err:
         print(f"error: {err}", file=sys.stderr)

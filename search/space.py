@@ -6,11 +6,13 @@ Optuna distributions itself, and the grid/random variant generator samples them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from ray import tune
 
-from search.spec import Distribution, Spec, trial_count
+from search import conditions
+from search.dotted import flatten
+from search.spec import Distribution, Spec, enumerated_keys, trial_count
 
 
 def to_tune_domain(dist: Distribution, algorithm: str):
@@ -31,7 +33,8 @@ def to_tune_domain(dist: Distribution, algorithm: str):
 
 
 def param_space(spec: Spec) -> dict[str, Any]:
-    """The whole resolved config, with each searched key replaced by its Tune domain."""
+    """The whole resolved config, with each searched key replaced by its Tune domain (what
+    Ray's variant generator samples: random and grid search over a space without conditions)."""
     config = spec.base_config()
     for key, dist in spec.space.items():
         section, _, option = key.partition(".")
@@ -42,3 +45,96 @@ def param_space(spec: Spec) -> dict[str, Any]:
 def expected_trials(spec: Spec) -> int:
     """How many trials the whole search makes (grid dimensions multiply the samples)."""
     return trial_count(spec)
+
+
+# --- conditional spaces (`when:`, search/conditions.py) and Optuna's define-by-run space --------
+def optuna_name(key: str) -> str:
+    """The name Optuna knows a dimension by: Ray Tune's OptunaSearch names a nested config's
+    keys with "/" ("train/lr") and un-nests its suggestions by it."""
+    return key.replace(".", "/", 1)
+
+
+def suggestion_order(spec: Spec) -> list[str]:
+    """The searched keys in the order OptunaSearch suggested a space converted from Tune
+    domains (the config's: data, model, train, each in its keys' order), so a space without
+    conditions draws what it drew before; under `when:`, each key after those its conditions name."""
+    config = spec.base_config()
+    for key in spec.space:
+        section, _, option = key.partition(".")
+        config[section][option] = None
+    preferred = [key for key in flatten(config) if key in spec.space]
+    return conditions.dependency_order(spec.space, preferred)
+
+
+def optuna_distributions(spec: Spec) -> dict[str, Any]:
+    """Each dimension as the Optuna distribution Ray Tune's own conversion gives its Tune domain."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    return {key: OptunaSearch.convert_search_space({"x": to_tune_domain(dist, "optuna")})["x"]
+            for key, dist in spec.space.items()}
+
+
+class DefineByRun:
+    """The space as an Optuna define-by-run function, what OptunaSearch takes as its `space`:
+    each dimension suggested in turn, a conditional one only where its conditions hold, as
+    Optuna's users write `if optimizer == "sgd": trial.suggest_float("momentum", ...)`.
+    A class, not a closure: Tune pickles the searcher, this with it, to resume a search."""
+
+    def __init__(self, spec: Spec):
+        self.space = dict(spec.space)
+        self.order = suggestion_order(spec)
+        self.distributions = optuna_distributions(spec)
+
+    def __call__(self, trial) -> None:
+        values: dict[str, Any] = {}
+        for key in self.order:
+            if conditions.is_active(self.space, key, values):
+                values[key] = suggest(trial, optuna_name(key), self.distributions[key])
+
+
+def suggest(trial, name: str, distribution) -> Any:
+    """Optuna's suggest_* call for a distribution (the same draw as asking with it fixed)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, step=distribution.step,
+                                 log=distribution.log)
+    if isinstance(distribution, FloatDistribution):
+        return trial.suggest_float(name, distribution.low, distribution.high, step=distribution.step,
+                                   log=distribution.log)
+    raise TypeError(f"no Optuna suggestion for {distribution!r}")
+
+
+def nested(values: dict[str, Any]) -> dict[str, Any]:
+    """Dotted searched keys as the nested part of a config a searcher suggests."""
+    config: dict[str, Any] = {}
+    for key, value in values.items():
+        section, _, option = key.partition(".")
+        config.setdefault(section, {})[option] = value
+    return config
+
+
+def conditional_variants(spec: Spec, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Random or grid search's trials over a space with conditions, as dotted searched keys:
+    num_samples passes, each every active combination of the enumerated dimensions with its
+    own seeded draw of the others (search/conditions.py), at most `limit` of them.
+
+    Drawn here rather than by Ray's variant generator: it has no conditional dimensions, and
+    the functions of its own workaround (`tune.sample_from`) are not given its seeded random
+    state. The draws are Ray Tune's own domains' samplers, seeded by search.seed.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(spec.search.seed)
+    domains = {key: to_tune_domain(dist, "random") for key, dist in spec.space.items()}
+    enumerated, order = enumerated_keys(spec), suggestion_order(spec)
+    made = 0
+    for _ in range(spec.search.num_samples):
+        for values in conditions.variants(spec.space, enumerated, lambda key: domains[key].sample(random_state=rng),
+                                          order):
+            if limit is not None and made >= limit:
+                return
+            made += 1
+            yield values

@@ -14,8 +14,10 @@ from typing import Any, Literal, Optional
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from search import conditions
+from search.durations import parse_duration
 from search.errors import SpecError
 from search.record import EPOCH_METRICS
 
@@ -89,6 +91,36 @@ class ReevaluateSettings(Strict):
     seeds: int = Field(3, ge=2)  # a mean and a spread need two
 
 
+class BudgetSettings(Strict):
+    """When the search stops: no trial starts once either is spent, and running trials stop at
+    the end of their epoch (search/budget.py)."""
+
+    time: Optional[float] = None  # seconds from the first trial's start; YAML: 90s, 15m, 2h, 1h30m
+    trial_epochs: Optional[int] = Field(None, ge=1)  # epochs trained, all trials together
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _something_to_spend(self):
+        if self.time is None and self.trial_epochs is None:
+            raise ValueError("give time (a duration: 90s, 15m, 2h, 1h30m), trial_epochs, or both")
+        return self
+
+
+class WarmStartSettings(Strict):
+    """An earlier search's trials: told to the searcher, its best run again first (search/warm_start.py)."""
+
+    # `from` is a Python keyword: the field has another name and takes and writes `from`.
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    source: str = Field(alias="from", min_length=1)  # an experiment (its latest finished search) or a search run id
+    top_k: int = Field(3, ge=0)  # the earlier best configurations trained again, first
+    ignore_data: bool = False  # accept a source that trained on other data (another digest)
+
+
 class ResourceSettings(Strict):
     cpu: float = Field(1, gt=0)
     gpu: float = Field(0, ge=0)
@@ -109,19 +141,26 @@ class SearchSettings(Strict):
     seed: int = 0  # the searcher's seed (Optuna's TPE, random sampling)
     scheduler: SchedulerSettings = SchedulerSettings()
     reevaluate: Optional[ReevaluateSettings] = None  # null = off
+    budget: Optional[BudgetSettings] = None  # null = num_samples trials, however long they take
+    warm_start: Optional[WarmStartSettings] = None  # null = a search that starts from nothing
     resources: ResourceSettings = ResourceSettings()
     storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
     max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
     fail_fast: bool = False  # stop the whole search at the first failed trial
+    # The winner trained again on train + validation, the model shipped (search/refit.py).
+    refit: bool = False
 
 
 class TrackingSettings(Strict):
     uri: str = "sqlite:///mlflow.db"
     experiment: Optional[str] = None  # null = the space's name
+    # Seconds a finished search waits for an unreachable MLflow to take its record (exit 3 after).
+    outage_wait: float = Field(600, ge=0)
 
 
 class Distribution(Strict):
-    """One search dimension: exactly one of these keys."""
+    """One search dimension: exactly one of these keys, and `when` for a dimension that
+    exists only under other dimensions' values (search/conditions.py)."""
 
     choice: Optional[list[Any]] = None
     grid: Optional[list[Any]] = None
@@ -129,10 +168,12 @@ class Distribution(Strict):
     loguniform: Optional[tuple[float, float]] = None
     randint: Optional[tuple[int, int]] = None  # [low, high], both included
     quniform: Optional[tuple[float, float, float]] = None  # [low, high, q]
+    # {choice key: [values]}: searched only in trials where every named key holds one of its values.
+    when: Optional[dict[str, list[Any]]] = None
 
     @model_validator(mode="after")
     def _exactly_one(self):
-        given = [k for k, v in self.__dict__.items() if v is not None]
+        given = [k for k, v in self.__dict__.items() if v is not None and k != "when"]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of choice, grid, uniform, loguniform, randint, quniform"
@@ -149,15 +190,24 @@ class Distribution(Strict):
                 raise ValueError(f"loguniform needs low above 0 (got {low})")
             if kind == "quniform" and value[2] <= 0:
                 raise ValueError(f"quniform needs q above 0 (got {value[2]})")
+        if self.when is not None:
+            if not self.when:
+                raise ValueError("when needs at least one condition: {choice key: [values]}")
+            for target, allowed in self.when.items():
+                if not allowed:
+                    raise ValueError(f"when.{target} needs at least one value")
         return self
 
     @model_serializer
     def _as_written(self) -> dict[str, Any]:
-        return {self.kind: list(self.args)}
+        written: dict[str, Any] = {self.kind: list(self.args)}
+        if self.when:
+            written["when"] = {target: list(allowed) for target, allowed in self.when.items()}
+        return written
 
     @property
     def kind(self) -> str:
-        return next(k for k, v in self.__dict__.items() if v is not None)
+        return next(k for k, v in self.__dict__.items() if v is not None and k != "when")
 
     @property
     def args(self) -> Any:
@@ -170,7 +220,8 @@ class Distribution(Strict):
         return [self.args[0], self.args[1]]
 
     def describe(self) -> str:
-        return f"{self.kind} {list(self.args)}"
+        text = f"{self.kind} {list(self.args)}"
+        return f"{text}, when {conditions.describe_when(self.when)}" if self.when else text
 
 
 class Spec(Strict):
@@ -301,8 +352,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
             raise SpecError(f"--set {key}: value {text!r} is not valid YAML") from None
         parts = key.split(".")
         if parts[0] == "space" and len(parts) > 1:
-            # Space keys are themselves dotted paths: space.train.lr sets the key "train.lr".
-            parts = ["space", ".".join(parts[1:])]
+            # Space keys are themselves dotted paths (section.option): space.train.lr sets the
+            # key "train.lr", and space.train.momentum.when that dimension's `when`.
+            parts = ["space", ".".join(parts[1:3]), *parts[3:]]
         node = raw
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -358,11 +410,15 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
         if spec.search.algorithm != "optuna":
             raise fail(f"search.scheduler.name: successive_halving needs search.algorithm optuna (got "
                        f"{spec.search.algorithm}): Ray's variant generator cannot be told of paused trials")
+    wrong = conditions.condition_error(spec.space)
+    if wrong:
+        raise fail(wrong)
     trials = trial_count(spec)
     if trials > MAX_TRIALS:
         grid = f" ({trials:,} with the grid's combinations)" if trials != spec.search.num_samples else ""
         raise fail(f"search.num_samples: {spec.search.num_samples:,}{grid} trials is above the ceiling of "
                    f"{MAX_TRIALS:,} trials per search")
+    _check_warm_start(spec, fail)
     for key, dist in spec.space.items():
         _check_dimension(spec, task, key, dist, fail)
     if spec.search.algorithm == "grid":
@@ -373,13 +429,45 @@ def validate_spec(raw: dict[str, Any], source: str = "<spec>") -> Spec:
     return spec
 
 
+def _check_warm_start(spec: Spec, fail) -> None:
+    warm = spec.search.warm_start
+    if warm is None:
+        return
+    if spec.search.algorithm == "grid":
+        raise fail("search.warm_start: a grid search runs every combination whatever an earlier search "
+                   "found; warm starts need search.algorithm optuna (told the earlier results) or random "
+                   "(the earlier best run first)")
+    if warm.top_k > spec.search.num_samples:
+        raise fail(f"search.warm_start.top_k: {warm.top_k} earlier configurations to run again do not fit "
+                   f"in search.num_samples {spec.search.num_samples} trials")
+
+
+def enumerated_keys(spec: Spec) -> set[str]:
+    """The dimensions whose every value a pass over the space takes (the rest are sampled)."""
+    return {key for key, d in spec.space.items()
+            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")}
+
+
 def trial_count(spec: Spec) -> int:
-    """How many trials the whole search makes (grid dimensions multiply the samples)."""
+    """How many trials the whole search makes (grid dimensions multiply the samples; under
+    `when:` only their active combinations do)."""
     if spec.search.algorithm == "optuna":
         return spec.search.num_samples
-    grid = [len(d.args) for d in spec.space.values()
-            if d.kind == "grid" or (d.kind == "choice" and spec.search.algorithm == "grid")]
-    return spec.search.num_samples * math.prod(grid)
+    enumerated = enumerated_keys(spec)
+    if not conditions.is_conditional(spec.space):
+        return spec.search.num_samples * math.prod(len(spec.space[key].args) for key in enumerated)
+    if spec.search.algorithm == "grid":
+        return spec.search.num_samples * conditions.count_grid(spec.space)
+    if not enumerated:
+        return spec.search.num_samples
+    # Random search over grid dimensions under conditions: how many combinations a draw has
+    # may hang on the values drawn, so the seeded draws are made (and counted, up to the ceiling).
+    from search.space import conditional_variants
+
+    count = 0
+    for _ in conditional_variants(spec, limit=MAX_TRIALS + 1):
+        count += 1
+    return count
 
 
 def describe_trial_epochs(spec: Spec) -> str:
@@ -392,7 +480,26 @@ def describe_trial_epochs(spec: Spec) -> str:
         top_k = min(again.top_k, trials)
         text += f" + re-evaluation {top_k} x {again.seeds} seeds x {epochs} epochs"
         total += top_k * again.seeds * epochs
-    return f"{text} = {total:,} trial-epochs"
+    text = f"{text} = {total:,} trial-epochs"
+    if spec.search.algorithm == "grid" and conditions.is_conditional(spec.space):
+        every = math.prod(len(d.args) for d in spec.space.values())
+        combinations = trials // spec.search.num_samples
+        text += f" (the grid: {combinations:,} active combinations of the {every:,} in its product)"
+    budget = spec.search.budget
+    if budget is not None:
+        text += f"; budget: {describe_budget(budget)}"
+    return text
+
+
+def describe_budget(budget: BudgetSettings) -> str:
+    from search.durations import format_duration
+
+    given = []
+    if budget.time is not None:
+        given.append(f"{format_duration(budget.time)} from the first trial's start")
+    if budget.trial_epochs is not None:
+        given.append(f"{budget.trial_epochs:,} trial-epochs")
+    return " or ".join(given) + (", whichever is spent first" if len(given) > 1 else "")
 
 
 def _model_names() -> str:
@@ -431,9 +538,13 @@ def _check_dimension(spec: Spec, task, key: str, dist: Distribution, fail) -> No
         raise fail(f"space.{key}: unknown key train.{option}; allowed: "
                    f"{', '.join(TrainSettings.model_fields)}")
     _check_value_type(spec, task, key, dist, fail)
-    # Each choice (or each bound of a range) must itself make a valid spec.
+    # Each choice (or each bound of a range) must itself make a valid spec; a conditional
+    # dimension's in a trial where it is active (its conditions' first values).
     for value in dist.edge_values():
         trial = copy.deepcopy(spec.model_dump(exclude={"space"}))
+        for target, target_value in conditions.activating_values(spec.space, key).items():
+            target_section, _, target_option = target.partition(".")
+            trial[target_section][target_option] = target_value
         trial[section][option] = value
         try:
             validate_spec(trial, source="")

@@ -46,9 +46,11 @@ def to_markdown(table: pd.DataFrame, digits: int = 6) -> str:
 
 
 def format_float_table(table: pd.DataFrame, digits: int = 6) -> str:
+    """The table as text; a missing value (a dimension a trial did not search, a metric it never
+    reported) is a blank cell, as in the Markdown and CSV forms."""
     with pd.option_context("display.max_columns", None, "display.width", 200,
                            "display.float_format", f"{{:.{digits}g}}".format):
-        return table.to_string(index=False)
+        return table.to_string(index=False, na_rep="")
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:

@@ -20,26 +20,32 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.experiment import Trial
 
-from search import record
+from search import conditions, record
 from search.dotted import flatten, unflatten
 from search.errors import SpecError
 from search.experiments import UI_TRAINING_VIEW, experiment_for_runs
 from search.lineage import SEARCH_CONTEXT, TRIAL_CONTEXT, DataIdentity, log_data_input
 from search.plots import SAVE_KWARGS, confusion_matrix_figure, learning_curve_figure
 from search.record import Role, Status
+from search.record_writer import SpooledClient
 from search.spec import Spec
 
 # Result keys kept in a trial's history besides its curves: for its status and pictures.
-KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion")
+KEPT_RESULT_KEYS = ("epoch", "early_stopped", "val_confusion", *record.RESOURCE_TOTALS)
+# Logged every epoch: the curves, and what the trial's process used (search/resource_use.py).
+EPOCH_METRICS_LOGGED = (*record.ALL_CURVES, *record.RESOURCE_CURVES)
 
 
 class Tracker:
     """The search run: created before the trials, ended after the evaluation."""
 
-    def __init__(self, spec: Spec, uri: str, run_id: str | None = None, data: DataIdentity | None = None):
+    def __init__(self, spec: Spec, uri: str, run_id: str | None = None, data: DataIdentity | None = None,
+                 spool: str | None = None):
         self.spec, self.uri = spec, uri
         self.data = data  # the search's data (search/lineage.py), an input of its run and every trial run
-        self.client = MlflowClient(tracking_uri=uri)
+        # With a spool folder, every write goes through it and one background writer, so that
+        # nothing waits for MLflow (search/record_writer.py); without, straight to MLflow.
+        self.client = SpooledClient(uri, spool) if spool else MlflowClient(tracking_uri=uri)
         self.experiment_id = experiment_for_runs(self.client, spec.experiment, {record.TASK: spec.task})
         self.run_id = run_id  # the search run, once started (or the one a resume continues)
 
@@ -48,7 +54,9 @@ class Tracker:
             self.experiment_id, run_name=f"{self.spec.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
             tags={record.ROLE: Role.SEARCH, record.TASK: self.spec.task, record.MODEL: self.spec.model["name"],
                   record.KIND: self.spec.kind, **tags})
-        self.run_id = run.info.run_id
+        # Its id names the search everywhere (search_run.json, the result): waited for, before any trial.
+        self.run_id = self.client.real_id(run.info.run_id) if isinstance(self.client, SpooledClient) \
+            else run.info.run_id
         log_params(self.client, self.run_id, params)
         if self.data is not None:
             log_data_input(self.client, self.run_id, self.data, SEARCH_CONTEXT)
@@ -79,6 +87,19 @@ class Tracker:
     def end_search(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self.client.set_terminated(self.run_id, status=status)
+
+    def finish_record(self, wait_s: float) -> int:
+        """Waits up to `wait_s` seconds for MLflow to hold the whole record, then stops the
+        writer; returns how many writes still wait in the spool (0 without one)."""
+        if not isinstance(self.client, SpooledClient):
+            return 0
+        try:
+            self.client.wait_until_written(wait_s)
+        except KeyboardInterrupt:  # Ctrl-C ends the wait; what is not written stays in the spool
+            pass
+        pending = self.client.pending
+        self.client.close()
+        return pending
 
     def runs_url(self, server: str = "http://127.0.0.1:5000") -> str:
         """The experiment's training runs in MLflow's UI. MLflow 3.17's UI opens an experiment
@@ -138,6 +159,7 @@ class TrialLogger(tune.Callback):
         self.unfinished: list[str] = []
         self.trials_created = 0
         self.restored_by_tune = False  # set when a restored Tuner resolved to this logger
+        self.budget = None  # the search's Budget (search/budget.py), when it has one
         _LOGGERS[(tracker.run_id, self.role)] = self
 
     def __reduce__(self):
@@ -152,9 +174,13 @@ class TrialLogger(tune.Callback):
         """On resume: the search run's trial runs, their histories and how they ended."""
         runs = record.all_runs(self.client, [self.tracker.experiment_id],
                                record.trial_runs_filter(self.tracker.run_id, self.role))
+        base = flatten(self.spec.base_config())
         for run in runs:
+            # A run holds no value of a dimension its trial did not search (`when:`): the trial
+            # trained with the base config's, as the config rebuilt here does.
             trial = self.trials[run.data.tags[record.TRIAL_ID]] = TrialRun(
-                run.info.run_id, unflatten(run.data.params), history=self._history_from_mlflow(run))
+                run.info.run_id, unflatten({**{k: str(v) for k, v in base.items()}, **run.data.params}),
+                history=self._history_from_mlflow(run))
             for row in trial.history:
                 self._update_best(trial, row)
             status = run.data.tags.get(record.STATUS)
@@ -187,7 +213,7 @@ class TrialLogger(tune.Callback):
             tags={record.ROLE: self.role, record.PARENT: self.tracker.run_id, record.TRIAL_ID: trial.trial_id,
                   record.STATUS: Status.RUNNING, **self.run_tags(trial)})
         self.trials[trial.trial_id] = TrialRun(run.info.run_id, trial.config)
-        log_params(self.client, run.info.run_id, flatten(trial.config))
+        log_params(self.client, run.info.run_id, trial_params(self.spec, trial.config))
         if self.tracker.data is not None:
             log_data_input(self.client, run.info.run_id, self.tracker.data, TRIAL_CONTEXT)
 
@@ -220,7 +246,7 @@ class TrialLogger(tune.Callback):
             # A trial continued from its checkpoint repeats epochs MLflow already has:
             # logging them again would give a metric two values at one step.
             return
-        row = {key: result[key] for key in (*record.ALL_CURVES, *KEPT_RESULT_KEYS) if key in result}
+        row = {key: result[key] for key in (*EPOCH_METRICS_LOGGED, *KEPT_RESULT_KEYS) if key in result}
         row["epoch"] = epoch
         known.history.append(row)
         now = int(time.time() * 1000)
@@ -230,7 +256,7 @@ class TrialLogger(tune.Callback):
             tags = [RunTag(record.RAY_NODE_ID, str(known.node)), RunTag(record.DEVICE, str(result.get("device")))]
         first = len(known.history) == 1
         self.client.log_batch(
-            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in record.ALL_CURVES
+            known.run_id, metrics=[Metric(name, float(row[name]), now, epoch) for name in EPOCH_METRICS_LOGGED
                                   if record.is_number(row.get(name))],
             params=[Param(record.MODEL_PARAMS, str(result[record.MODEL_PARAMS]))] if first else [], tags=tags)
         self._update_best(known, row)
@@ -254,6 +280,8 @@ class TrialLogger(tune.Callback):
             status = Status.EARLY_STOPPED
         elif epoch >= epochs:
             status = Status.FINISHED
+        elif self.budget is not None and trial.trial_id in self.budget.stopped:
+            status = Status.BUDGET_STOPPED  # the budget's stopper decided, before any scheduler
         # A scheduler ends a trial at one of its results, or while the trial waits (successive
         # halving stops trials paused at a rung, and ones a resumed search has yet to restart):
         # Tune calls this hook before it changes a stopped trial's status from PAUSED or PENDING.
@@ -278,14 +306,27 @@ class TrialLogger(tune.Callback):
         self._end_trial(trial.trial_id, Status.FAILED, "FAILED")
 
     def on_experiment_end(self, trials, **info):
+        budget_spent = self.budget is not None and self.budget.spent_on is not None
+        if budget_spent:
+            self._end_waiting_trials()
         # Unfinished: not ended by Tune, or not by a trial end this logger heard of. On Ctrl+C,
-        # Tune marks the trials it stops TERMINATED without calling on_trial_complete.
-        self.unfinished = [t.trial_id for t in trials if not t.is_finished()
-                           or not record.has_ended(getattr(self.trials.get(t.trial_id), "status", None))]
+        # Tune marks the trials it stops TERMINATED without calling on_trial_complete. Once the
+        # budget is spent, a trial Tune created but never started is not unfinished: it never
+        # had a run, and never will.
+        self.unfinished = [t.trial_id for t in trials if (not t.is_finished()
+                           or not record.has_ended(getattr(self.trials.get(t.trial_id), "status", None)))
+                           and not (budget_spent and t.trial_id not in self.trials)]
         self.trials_created = len(trials)
         known = {t.trial_id for t in trials}
         for trial_id in [t for t in self.trials if t not in known]:
             self._drop_orphan(trial_id)
+
+    def _end_waiting_trials(self) -> None:
+        """The budget ran out while these trials waited (paused at a rung, or interrupted before
+        and not restarted): Tune ends them without a trial end; their epochs are real results."""
+        for trial_id, trial in self.trials.items():
+            if trial.status in (Status.PAUSED, Status.INTERRUPTED):
+                self._end_trial(trial_id, Status.BUDGET_STOPPED, "FINISHED")
 
     def _drop_orphan(self, trial_id: str) -> None:
         """A run whose trial Ray's saved state never recorded (the driver died right after
@@ -315,10 +356,24 @@ class TrialLogger(tune.Callback):
         except Exception:  # an artifact must never cost the trial's run its end state
             self.client.log_text(known.run_id, traceback.format_exc(), record.ARTIFACT_ERROR_TEXT)
         finally:
+            self._log_totals(known)
             self.client.set_tag(known.run_id, record.STATUS, status)
             self.client.set_terminated(known.run_id, status=mlflow_status)
 
+    def _log_totals(self, known: TrialRun) -> None:
+        """The trial's CPU and GPU seconds so far, once, at the step of its last epoch."""
+        last = known.history[-1] if known.history else {}
+        totals = [Metric(name, float(last[name]), int(time.time() * 1000), int(last["epoch"]))
+                  for name in record.RESOURCE_TOTALS if record.is_number(last.get(name))]
+        if totals:
+            self.client.log_batch(known.run_id, metrics=totals)
+
+    def resource_totals(self) -> list[dict]:
+        """Each trial's last result, for the search's CPU and GPU hours."""
+        return [trial.history[-1] for trial in self.trials.values() if trial.history]
+
     def _interrupt(self, trial: TrialRun) -> None:
+        self._log_totals(trial)
         trial.status = Status.INTERRUPTED
         self.client.set_tag(trial.run_id, record.STATUS, Status.INTERRUPTED)
         self.client.set_terminated(trial.run_id, status="KILLED")
@@ -332,6 +387,14 @@ class TrialLogger(tune.Callback):
         for trial in self.trials.values():
             if trial.status is None or trial.status in record.LIVE:
                 self._interrupt(trial)
+
+
+def trial_params(spec: Spec, config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's config as its run's params: every key but the dimensions it did not search
+    (`when:`), which trained with the base config's value and are no value of this trial."""
+    flat = flatten(config)
+    inactive = conditions.inactive_keys(spec.space, flat)
+    return {key: value for key, value in flat.items() if key not in inactive}
 
 
 def _better(value: float, best: float, mode: str) -> bool:

@@ -43,15 +43,20 @@ from search.data import get_task
 from search.ray_internals import CHECKPOINT_STORAGE_LOGGER
 
 
-def trial_threads() -> int:
+def threads_for_share(cpus: float) -> int:
     # One torch thread per whole CPU Ray gave the trial, so parallel trials never
-    # oversubscribe the cores (a 0.5-CPU trial still gets one thread).
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    # oversubscribe the cores (a 0.5-CPU trial still gets one thread). search.reproduce
+    # uses the same count: a sum split over other threads may round differently.
     return max(1, int(cpus))
+
+
+def trial_threads() -> int:
+    return threads_for_share(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0))
 
 
 def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
     """Ray Tune calls this per trial; `loaded` arrives once per worker from the object store."""
+    from search.resource_use import TrialMeter
     from search.training import Trial  # after the thread setting, in the worker
 
     torch.set_num_threads(trial_threads())
@@ -79,5 +84,13 @@ def train_trial(config: dict[str, Any], *, task_name: str, loaded: Any) -> None:
         if trial.state.results:
             report(trial.state.results[-1])
 
-    for metrics in trial.epochs():
-        report(metrics)
+    meter = TrialMeter(gpu_share, trial.device.type == "cuda",
+                       earlier=trial.state.results[-1] if trial.state.results else None)
+    try:
+        for metrics in trial.epochs():
+            # Into the epoch's own dict, which the checkpoint's results hold too: a trial
+            # continued from it carries its totals on.
+            metrics.update(meter.epoch_readings())
+            report(metrics)
+    finally:
+        meter.close()

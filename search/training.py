@@ -193,6 +193,11 @@ class TrialState:
             "lr_schedule": self.schedule.state_dict(),
             "epoch": self.epoch,
             "results": [dict(result) for result in self.results],
+            # Dropout and augmentation draw from torch's global generators: a trial continued
+            # from this checkpoint draws what it would have drawn had it never stopped, so it
+            # trains to the same numbers as one that ran through (search.reproduce).
+            "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if _on_cuda(self.model) else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -202,6 +207,15 @@ class TrialState:
         self.schedule.load_state_dict(state["lr_schedule"])
         self.epoch = state["epoch"]
         self.results = [dict(result) for result in state.get("results", [])]  # none in older checkpoints
+        if "rng" in state:  # none in older checkpoints
+            torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and _on_cuda(self.model):
+            torch.cuda.set_rng_state(state["cuda_rng"])
+
+
+def _on_cuda(model: nn.Module) -> bool:
+    first = next(model.parameters(), None)
+    return first is not None and first.device.type == "cuda"
 
 
 class Trial:

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
-from ray.tune.search import BasicVariantGenerator
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from search import conditions
+from search.budget import Budget, BudgetedSearchGenerator, BudgetedVariantGenerator, budget_parts
 from search.errors import SpecError
+from search.listed_search import ListedConfigs
 from search.no_repeats import NoRepeats
 from search.schedulers import build_scheduler
-from search.space import expected_trials, param_space
+from search.space import DefineByRun, conditional_variants, expected_trials, nested, param_space
 from search.spec import Spec
 from search.stale_checkpoints import RepairStaleCheckpoints
 from search.storage import resolve_storage
 from search.trainable import train_trial
+from search.warm_start import WarmStart, tell_optuna
 
 
-def build_searcher(spec: Spec):
+@dataclass
+class SearchSetup:
+    """What Tune runs a search with: the search algorithm, the param space its suggestions
+    complete, how many trials it asks Tune for, and how many a warm start told it."""
+
+    algorithm: Any
+    param_space: dict
+    num_samples: int
+    told: int = 0
+
+
+def build_searcher(spec: Spec, budget: Budget | None = None, warm: WarmStart | None = None) -> SearchSetup:
+    """The spec's searcher; with a budget it ends with it (search/budget.py), with a warm start
+    it begins from the earlier search (search/warm_start.py)."""
     search = spec.search
     if search.algorithm == "optuna":
         import optuna
@@ -27,14 +45,35 @@ def build_searcher(spec: Spec):
         # Seeded TPE: the same spec proposes the same configurations, none of them twice.
         # Multivariate: the parameters are modelled jointly, since a good learning rate
         # depends on the optimizer (and dropout on the model's size); independent TPE
-        # settles on one optimizer's region early.
+        # settles on one optimizer's region early. Under `when:` grouped, Optuna's TPE for
+        # conditional spaces: each set of parameters that occur together is modelled jointly.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=search.seed, multivariate=True)
-        return NoRepeats(OptunaSearch(metric=search.metric, mode=search.mode, sampler=sampler))
+            sampler = optuna.samplers.TPESampler(seed=search.seed, multivariate=True,
+                                                 group=conditions.is_conditional(spec.space))
+        # Define-by-run (search/space.py): a conditional dimension is suggested only where it is active.
+        space = DefineByRun(spec)
+        told, known, study = 0, [], {}
+        if warm is not None:
+            storage, name, told = tell_optuna(warm, spec, space, sampler)
+            study = {"storage": storage, "study_name": name}
+            known = [nested(trial.values) for trial in warm.told]  # told: a proposal of one is a repeat
+        searcher = NoRepeats(OptunaSearch(space=space, metric=search.metric, mode=search.mode, sampler=sampler,
+                                          **study), known=known)
+        # What Tune does with a Searcher and max_concurrent_trials, here so the budget can end it.
+        limited = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
+        return SearchSetup(BudgetedSearchGenerator(limited, budget), spec.base_config(), search.num_samples, told)
+    if conditions.is_conditional(spec.space) or warm is not None:
+        configs = [nested(values) for values in conditional_variants(spec)]
+        if warm is not None:  # the earlier best first, in place of the first trials drawn
+            configs[:len(warm.reruns)] = [nested(trial.values) for trial in warm.reruns]
+        limited = ConcurrencyLimiter(ListedConfigs(configs, metric=search.metric, mode=search.mode),
+                                     max_concurrent=search.max_concurrent)
+        return SearchSetup(BudgetedSearchGenerator(limited, budget), spec.base_config(), len(configs))
     # random and grid: Ray's variant generator (grid_search dimensions are enumerated).
     # It limits concurrency itself: Tune ignores max_concurrent_trials for it.
-    return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent)
+    variants = BudgetedVariantGenerator(budget, random_state=search.seed, max_concurrent=search.max_concurrent)
+    return SearchSetup(variants, param_space(spec), search.num_samples)
 
 
 def build_trainable(spec: Spec, loaded: Any):
@@ -59,14 +98,18 @@ def restore_tuner(spec: Spec, loaded: Any, experiment_dir: str, logger) -> tune.
     return tuner
 
 
-def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list) -> tune.Tuner:
-    search = spec.search
+def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list, budget: Budget | None = None,
+                warm: WarmStart | None = None) -> tuple[tune.Tuner, int]:
+    """The search's Tuner, and how many trials a warm start told its searcher."""
+    searcher = build_searcher(spec, budget, warm)
+    budget_callbacks, stopper = budget_parts(budget)
     # The repair matters only on resume, but a restored Tuner has the callbacks it began with.
-    return _tuner(spec, loaded, param_space(spec), tune.TuneConfig(
-        search_alg=build_searcher(spec), scheduler=build_scheduler(spec, expected_trials(spec)),
-        num_samples=search.num_samples,
-        max_concurrent_trials=search.max_concurrent if search.algorithm == "optuna" else None,
-    ), resolve_storage(spec.search.storage), run_name, [RepairStaleCheckpoints(), *callbacks])
+    tuner = _tuner(spec, loaded, searcher.param_space, tune.TuneConfig(
+        search_alg=searcher.algorithm, scheduler=build_scheduler(spec, expected_trials(spec)),
+        num_samples=searcher.num_samples,
+    ), resolve_storage(spec.search.storage), run_name, [RepairStaleCheckpoints(), *callbacks, *budget_callbacks],
+        stopper)
+    return tuner, searcher.told
 
 
 def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], storage: str, name: str,
@@ -80,7 +123,7 @@ def build_reevaluation_tuner(spec: Spec, loaded: Any, configs: list[dict], stora
 
 
 def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, storage: str, name: str,
-           callbacks: list) -> tune.Tuner:
+           callbacks: list, stopper: tune.Stopper | None = None) -> tune.Tuner:
     search = spec.search
     tune_config.metric, tune_config.mode = search.metric, search.mode
     # A fresh worker costs seconds (process start, torch import); reuse it.
@@ -92,7 +135,7 @@ def _tuner(spec: Spec, loaded: Any, space: dict, tune_config: tune.TuneConfig, s
         param_space=space,
         tune_config=tune_config,
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, callbacks=callbacks,
+            name=name, storage_path=storage, callbacks=callbacks, stop=stopper,
             failure_config=tune.FailureConfig(max_failures=search.max_failures, fail_fast=search.fail_fast),
             # The best checkpoint by the search metric is kept (Ray also keeps the latest, to resume).
             checkpoint_config=tune.CheckpointConfig(

@@ -72,7 +72,8 @@ FORECAST_TRIALS = [
     ("aaaa0004", "failed", {"model.hidden_size": "32", "train.lr": "0.09"}, {}),
 ]
 FORECAST_TEST = {"test_loss": 0.13, "test_mse": 0.131, "test_mae": 1.4, "test_rmse": 2.2,
-                 "baseline_linear_test_mse": 0.2, "best_selection_value": 0.12}
+                 "baseline_linear_test_mse": 0.2, "best_selection_value": 0.12, "search_cpu_hours": 0.5,
+                 "search_gpu_hours": 0.0}
 
 SENTIMENT_TRIALS = [
     ("bbbb0001", "finished", {"model.hidden_size": "128"},
@@ -83,7 +84,8 @@ SENTIMENT_TRIALS = [
       "val_f1": [0.25, 0.3], "epoch_time_s": [0.8, 0.9]}),
 ]
 SENTIMENT_TEST = {"test_loss": 0.95, "test_acc": 0.61, "test_f1": 0.41, "test_precision": 0.45,
-                  "test_recall": 0.42, "best_selection_value": 0.62}
+                  "test_recall": 0.42, "best_selection_value": 0.62, "search_cpu_hours": 1.0,
+                  "search_gpu_hours": 0.25}
 
 
 def log_search(client, experiment: str, kind: str, spec_text: str, space: dict, trials: list,
@@ -259,8 +261,9 @@ def test_importance_needs_two_trials_with_different_values(store):
     client = store.client
     [forecast] = searches_of(client, "forecast")
     importances, why = param_importances(forecast)
-    assert why == "" and set(importances) == {"model.hidden_size", "train.lr"}
-    assert sum(importances.values()) == pytest.approx(1.0)
+    assert why == "" and set(importances.values) == {"model.hidden_size", "train.lr"}
+    assert sum(importances.values.values()) == pytest.approx(1.0)
+    assert importances.trials == dict.fromkeys(importances.values, 3)  # the completed trials (one failed)
 
     forecast.trials = forecast.trials[:1]
     importances, why = param_importances(forecast)
@@ -453,6 +456,15 @@ def test_real_store_refusals_and_empty_experiment(real_store, tmp_path, capsys):
 
 
 # --- fast: yardsticks, re-evaluation, number formats ------------------------------------------
+
+def test_each_best_per_gpu_hour_or_per_cpu_hour_without_gpus(store):
+    [forecast] = searches_of(store.client, "forecast")
+    [sentiment] = searches_of(store.client, "sentiment")
+    [row] = best_table([forecast], "regression").to_dict("records")
+    assert (row["best_per_hour"], row["per"]) == (pytest.approx(0.12 / 0.5), "CPU-hour")  # no GPU used
+    [row] = best_table([sentiment], "classification").to_dict("records")
+    assert (row["best_per_hour"], row["per"]) == (pytest.approx(0.62 / 0.25), "GPU-hour")
+
 
 def test_each_best_sits_beside_its_yardsticks(store):
     [forecast] = searches_of(store.client, "forecast")

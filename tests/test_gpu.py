@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import time
 import warnings
 
 import pytest
@@ -148,3 +149,20 @@ def test_dry_run_measures_the_smallest_safe_share(capsys):
     trial = make_trial("resnet18.yaml", ["data.image_size=64", "data.limit_per_class=null", "data.classes=null",
                                          "train.epochs=1", "search.scheduler.name=none"], gpu_share=float(share))
     assert next(trial.epochs())["epoch"] == 1
+
+
+def test_a_gpu_trial_s_own_readings_and_share_weighted_seconds():
+    """NVML's readings of this process alone (not the device's), and GPU seconds at the share."""
+    from search import record
+    from search.resource_use import TrialMeter
+
+    trial = make_trial("resnet18.yaml", SMALL, gpu_share=0.25)
+    meter = TrialMeter(0.25, on_gpu=True)
+    started = time.perf_counter()
+    list(trial.epochs())
+    readings = meter.epoch_readings()
+    elapsed = time.perf_counter() - started
+    assert 0 < readings[record.TRIAL_GPU_MEMORY_MB] <= total_memory() / 2**20
+    assert 0 <= readings[record.TRIAL_GPU_UTIL] <= 100
+    assert 0 < readings[record.TRIAL_GPU_SECONDS] <= 0.25 * elapsed + 1
+    meter.close()

@@ -115,13 +115,13 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capfd):
     assert best in {t.data.tags["trial_id"] for t in trials}
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
 
-    # The best model is registered by its own URI: MLflow has nothing to warn about, and
-    # the version is the model logged on this search run.
+    # The best model is registered from where it lies, the search run's best_model: MLflow
+    # has nothing to warn about, and the version is that model.
     assert "has no artifacts at artifact path" not in err
-    logged = [output.model_id for output in client.get_run(search.info.run_id).outputs.model_outputs]
-    assert len(logged) == 1 and client.get_logged_model(logged[0]).name == "best_model"
     version = client.get_model_version("rnn_units", "1")
-    assert version.source == f"models:/{logged[0]}" and version.run_id == search.info.run_id, version
+    run_artifacts = client.get_run(search.info.run_id).info.artifact_uri
+    assert version.source == f"{run_artifacts}/best_model" and version.run_id == search.info.run_id, version
+    assert "MLmodel" in {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(search.info.run_id, "best_model")}
 
 
 def test_optuna_never_trains_one_configuration_twice(workdir, local_ray):

@@ -213,6 +213,7 @@ def test_dry_run_prints_spec_space_and_layers(capsys):
 def test_help_lists_every_flag():
     done = subprocess.run([sys.executable, "-m", "search.run", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0
-    flags = ("--set", "--num-samples", "--smoke", "--dry-run", "--tracking-uri", "--storage", "--address", "--resume")
+    flags = ("--set", "--num-samples", "--time-budget", "--smoke", "--dry-run", "--tracking-uri", "--storage",
+             "--address", "--resume")
     for flag in flags:
         assert flag in done.stdout

@@ -180,10 +180,17 @@ def add_search_section(report: Report, search: SearchRecord, folder: str, top_k:
     if importances is None:
         report.text(f"Not computed: {why_not}.")
         return
-    table = pd.DataFrame({"key": list(importances), "importance": list(importances.values())})
+    conditional = [key for key in importances.values if key in search.conditions]
+    if conditional:
+        report.text(f"{', '.join(conditional)}: searched only under a condition (when:), so measured over the "
+                    "trials where it was active, in a fit of its own (the trials column).")
+    table = pd.DataFrame({"key": list(importances.values), "importance": list(importances.values.values()),
+                          "trials": [importances.trials[key] for key in importances.values]})
     report.table(table, f"{folder}/importance.csv")
+    labels = {f"{key} ({importances.trials[key]} trials where active)" if key in search.conditions else key: value
+              for key, value in importances.values.items()}
     report.image(f"{folder}/importance.png",
-                 importance_png(importances, f"{search.experiment}: what moved {search.metric}"),
+                 importance_png(labels, f"{search.experiment}: what moved {search.metric}"),
                  f"{search.experiment}: hyperparameter importance")
 
 

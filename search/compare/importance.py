@@ -2,10 +2,14 @@
 
 The trials ran on Ray, not in an Optuna study, so the study is rebuilt from MLflow:
 each trial becomes an Optuna trial with the search's distributions (space.* params)
-and its selection value (its best epoch by the search metric) as the objective.
+and its selection value (its best epoch by the search metric) as the objective. A key
+with a `when:` is measured over the trials where it was active (Optuna's own importance
+takes only the parameters every trial has).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -15,25 +19,59 @@ from search.compare.tables import canonical
 from search.record import is_completed
 
 
-def param_importances(search: SearchRecord) -> tuple[dict[str, float] | None, str]:
-    """({key: importance}, "") best first, or (None, why there is no answer)."""
+@dataclass
+class Importances:
+    """fANOVA's importance of each searched key, best first, and over how many trials each
+    was measured: a conditional key (`when:`) over the trials where it was active."""
+
+    values: dict[str, float]
+    trials: dict[str, int]
+
+
+def param_importances(search: SearchRecord) -> tuple[Importances | None, str]:
+    """(importances, "") or (None, why there is no answer)."""
     distributions = {key: _distribution(kind, args) for key, (kind, args) in search.space.items()}
     distributions = {k: d for k, d in distributions.items() if d is not None}
     # ASHA-stopped trials count: the search ranked them too.
     trials = [t for t in search.trials if is_completed(t.status) and search.selection_value(t) is not None]
     if len(trials) < 2:
         return None, f"needs at least 2 completed trials (this search has {len(trials)})"
-    rows = []
-    for trial in trials:
-        params = {key: _value(dist, trial.params.get(key)) for key, dist in distributions.items()}
-        if all(value is not None for value in params.values()):
-            rows.append((params, search.selection_value(trial)))
-    varying = [k for k in distributions if len({repr(params[k]) for params, _ in rows}) > 1]
+    # A trial run holds a conditional key only where it was active: None elsewhere.
+    rows = [({key: _value(dist, trial.params.get(key)) for key, dist in distributions.items()},
+             search.selection_value(trial)) for trial in trials]
+    conditional = set(search.conditions)
+    always = [key for key in distributions if key not in conditional]
+    found, why = _fanova(always, rows, distributions, search)
+    if found is None:
+        return None, why
+    result = Importances(dict(found), {key: len(_complete(always, rows)) for key in found})
+    # Each conditional key over the trials where it was active, beside the keys active in all
+    # of them (its conditions' keys, and whatever else they share).
+    for key in distributions:
+        if key not in conditional:
+            continue
+        active = [row for row in rows if row[0][key] is not None]
+        keys = [k for k in distributions if all(row[0][k] is not None for row in active)]
+        fit, _ = _fanova(keys, active, distributions, search)
+        if fit is not None and key in fit:
+            result.values[key], result.trials[key] = fit[key], len(_complete(keys, active))
+    ordered = sorted(result.values, key=lambda k: -result.values[k])
+    return Importances({k: result.values[k] for k in ordered}, {k: result.trials[k] for k in ordered}), ""
+
+
+def _complete(keys: list[str], rows: list) -> list:
+    return [(params, score) for params, score in rows if all(params[k] is not None for k in keys)]
+
+
+def _fanova(keys: list[str], rows: list, distributions: dict, search: SearchRecord
+            ) -> tuple[dict[str, float] | None, str]:
+    """Optuna's fANOVA over the rows that have a value of every key, or why it cannot answer."""
+    rows = _complete(keys, rows)
+    varying = [k for k in keys if len({repr(params[k]) for params, _ in rows}) > 1]
     if len(rows) < 2 or not varying:
         return None, "needs at least 2 completed trials whose searched values differ"
     if len({score for _, score in rows}) < 2:
         return None, f"every trial reached the same {search.metric}, so no key explains a difference"
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize" if search.mode == "min" else "maximize")
     for params, score in rows:

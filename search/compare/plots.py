@@ -73,8 +73,9 @@ def parallel_coordinates_png(search: SearchRecord) -> bytes | None:
     colour_map = plt.get_cmap("viridis_r" if search.mode == "min" else "viridis")  # best is yellow
     order = sorted(range(len(trials)), key=lambda i: score_position[i] * (1 if search.mode == "max" else -1))
     for i in order:  # best drawn last, on top
+        # Markers, so a value between two axes where the trial has none still shows.
         ax.plot(range(len(axes)), [axis[1][i] for axis in axes], color=colour_map(score_position[i]),
-                alpha=0.85, linewidth=1.6)
+                alpha=0.85, linewidth=1.6, marker="o", markersize=2.5)
     for x, (_label, _, ticks) in enumerate(axes):
         ax.axvline(x, color="grey", linewidth=0.8)
         for position, text in ticks:
@@ -106,14 +107,16 @@ def score_scale(scores: list[float]) -> tuple[list[float], bool]:
 
 def _axis(kind: str, args: list, values: list) -> tuple[list[float], list[tuple[float, str]]]:
     """Positions in [0, 1] for one searched key, and the tick texts for its axis."""
+    # A trial without a value (a conditional key where it was inactive: its run holds no
+    # param) has no point on the axis: NaN, where matplotlib breaks the trial's line.
     if kind in ("choice", "grid") or not args:
-        choices = [str(c) for c in args] or sorted({str(v) for v in values})
+        choices = [str(c) for c in args] or sorted({str(v) for v in values if v is not None})
         for value in values:  # a value outside the listed choices still gets a place
-            if str(value) not in choices:
+            if value is not None and str(value) not in choices:
                 choices.append(str(value))
         step = 1 / (len(choices) - 1) if len(choices) > 1 else 0
         spot = {c: i * step if len(choices) > 1 else 0.5 for i, c in enumerate(choices)}
-        positions = [spot[str(v)] for v in values]
+        positions = [math.nan if v is None else spot[str(v)] for v in values]
         return positions, [(spot[c], short(c)) for c in choices]
     log = kind == "loguniform"
     low, high = float(args[0]), float(args[1])
@@ -122,6 +125,9 @@ def _axis(kind: str, args: list, values: list) -> tuple[list[float], list[tuple[
     positions = []
     for value in values:
         number = canonical(value)
+        if value is None:
+            positions.append(math.nan)
+            continue
         positions.append(min(1.0, max(0.0, (scale(number) - scale(low)) / span))
                          if isinstance(number, float) and (number > 0 or not log) else 0.5)
     return positions, [(0.0, short(low)), (1.0, short(high))]

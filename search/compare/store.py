@@ -89,6 +89,14 @@ class SearchRecord:
                 for name, text in self.params.items() if name.startswith(record.SPACE_PREFIX)}
 
     @property
+    def conditions(self) -> dict[str, dict[str, list]]:
+        """The searched keys that have a `when` (search/conditions.py), with it; a trial run
+        holds such a key only where it was active."""
+        found = {name.removeprefix(record.SPACE_PREFIX): record.read_space_when(text)
+                 for name, text in self.params.items() if name.startswith(record.SPACE_PREFIX)}
+        return {key: when for key, when in found.items() if when}
+
+    @property
     def best_trial_id(self) -> str | None:
         return self.params.get(record.BEST_TRIAL_ID)
 

@@ -170,7 +170,8 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
                "trials": len(search.trials), "trials_completed": finished,
                "best_trial": best.trial_id,
                "best_config": ", ".join(f"{k}={short(v)}" for k, v in config.items() if v is not None),
-               "selection_metric": f"{search.metric} ({search.mode})", "selection_value": selection}
+               "selection_metric": f"{search.metric} ({search.mode})", "selection_value": selection,
+               **per_compute_hour(search, selection)}
         for metric in record.TEST_METRICS[kind]:
             row[metric] = search.metrics.get(metric)
         # Beside the best, its yardsticks on the same test split and the verdict against them
@@ -188,6 +189,16 @@ def best_table(searches: list[SearchRecord], kind: str) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     return table[[c for c in table.columns if c != "run_id"] + ["run_id"]] if rows else table
+
+
+def per_compute_hour(search: SearchRecord, selection) -> dict[str, object]:
+    """The best value of the search metric per GPU-hour the search's runs reserved (per CPU-hour
+    where it used no GPU): what a search's result cost, comparable across searches."""
+    for hours_name, unit in ((record.SEARCH_GPU_HOURS, "GPU-hour"), (record.SEARCH_CPU_HOURS, "CPU-hour")):
+        hours = search.metrics.get(hours_name)
+        if record.is_number(hours) and hours > 0 and record.is_number(selection):
+            return {"best_per_hour": selection / hours, "per": unit}
+    return {}
 
 
 def reevaluation_columns(search: SearchRecord) -> dict[str, object]:
