@@ -46,7 +46,8 @@ def record(name: str, figures: dict, machine_info: dict | None = None, commit_id
     RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-HEADLINE_KEYS = {"overhead_ratio", "asha_epochs_fraction", "asha_best_rel_gap",
+HEADLINE_KEYS = {"overhead_ratio", "seconds_over_plain", "epoch_time_ratio",
+                 "asha_epochs_fraction", "asha_best_rel_gap",
                  "successive_halving_epochs_fraction", "successive_halving_best_rel_gap",
                  "parallel_ratio_rnn", "parallel_ratio_lstm", "data_path_ratio", "warm_start_trials_ratio",
                  "pareto_params_ratio", "pbt_reeval_test_acc_mean", "asha_reeval_test_acc_mean"}

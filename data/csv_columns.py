@@ -28,6 +28,10 @@ from search.errors import SpecError
 ENCODING = "utf-8-sig"  # UTF-8, also with the byte-order mark spreadsheet programs write
 FIRST_DATA_LINE = 2  # the header is line 1
 SHOWN_COLUMNS = 20  # a file's columns listed in a refusal, at most
+# data.drop_unlabeled drops the rows without a label, up to this share of a file's rows.
+# An export with a few unlabelled rows is common; a tenth or more of them says the label
+# column is the wrong one, or the file is labelled only in part, and is refused.
+MAX_UNLABELED_FRACTION = 0.10
 
 
 @contextmanager
@@ -104,6 +108,23 @@ def listed(names: list[str], most: int = SHOWN_COLUMNS) -> str:
 def require_column(path: str | Path, key: str, column: str, header: list[str]) -> None:
     if column not in header:
         raise SpecError(f"data.{key}: {column!r} is not a column of {path}; its columns: {listed(header)}")
+
+
+def blank(values: pd.Series) -> np.ndarray:
+    """Cells with nothing but spaces in them (files read as text, without NA guessing)."""
+    return (values.fillna("").astype(str).str.strip() == "").to_numpy(dtype=bool)
+
+
+def unlabeled_to_drop(labels: pd.Series, path: str | Path, column: str) -> np.ndarray:
+    """data.drop_unlabeled: the rows whose label is blank, refused when they are more than
+    MAX_UNLABELED_FRACTION of the file's rows."""
+    empty = blank(labels)
+    count = int(empty.sum())
+    if count > MAX_UNLABELED_FRACTION * len(labels):
+        raise SpecError(f"data.drop_unlabeled: {count} of {len(labels)} rows of {path} ({count / len(labels):.0%}) "
+                        f"have no {column!r} label, more than the {MAX_UNLABELED_FRACTION:.0%} it drops; is "
+                        "data.label_column the column of labels?")
+    return empty
 
 
 def parse_numbers(raw: pd.Series, path: str | Path, column: str, decimal: str = ".") -> np.ndarray:

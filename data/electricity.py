@@ -37,8 +37,6 @@ from search.data.csv_columns import (
     require_column,
     unreadable,
 )
-from sklearn.linear_model import Ridge
-from sklearn.preprocessing import MinMaxScaler
 
 from search.errors import SpecError
 from search.metrics import regression_scores
@@ -48,7 +46,20 @@ BUILTIN_COLUMN = "Demand"
 UCI_DEFAULT_CLIENT = "MT_001"  # the report's client
 UCI_CLIENT_PREFIX = "MT_"
 SMOKE_POINTS = 3000
-CALENDAR_FEATURES = 4  # data.calendar: sin, cos of the time of day; sin, cos of the day of week
+# data.calendar: 4 channels, two sin/cos pairs of the cycles the series' step shows (CALENDARS).
+CALENDAR_FEATURES = 4
+# The cycle a series' step shows, as forecasting libraries read it (R's `frequency`,
+# statsforecast's `season_length`): a day for sub-daily steps, a week for daily ones, a
+# year for weekly, monthly and quarterly ones; a yearly step shows none. The cycle is the
+# seasonal naive yardstick's default lag, and says which calendar data.calendar gives.
+CYCLES = (("day", pd.Timedelta("1D"), pd.DateOffset(days=1)),
+          ("week", pd.Timedelta("7D"), pd.DateOffset(days=7)),
+          ("year", pd.Timedelta("93D"), pd.DateOffset(years=1)))  # steps up to a quarter
+# data.calendar's two sin/cos pairs per cycle: where time of day and day of week mean
+# nothing, the month of the year, with its second harmonic (a Fourier pair of half a year,
+# as Prophet's and statsforecast's Fourier terms of a yearly season).
+CALENDARS = {"day": ("time of day", "day of week"), "week": ("day of week", "month of year"),
+             "year": ("month of year", "month of year, second harmonic")}
 # Keys that say how to read a file of one format; given with another they are refused.
 CSV_KEYS = ("time_column", "value_column", "fill")
 
@@ -63,8 +74,8 @@ class ElectricityOptions(TaskOptions):
     resample: Optional[str] = None  # a pandas frequency such as "1h" (mean of the steps); null = as stored
     lookback: int = Field(48, ge=1)  # input window, in steps
     horizon: int = Field(1, ge=1)  # steps predicted after the window
-    season: Optional[int] = Field(None, ge=1)  # the seasonal naive yardstick's lag in steps; null = a day
-    calendar: bool = False  # each step also gets sin/cos of its time of day and day of week
+    season: Optional[int] = Field(None, ge=1)  # the seasonal naive yardstick's lag in steps; null = the step's cycle
+    calendar: bool = False  # each step also gets sin/cos of its place in the step's cycles (CALENDARS)
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
 
@@ -163,20 +174,62 @@ class LoadedSeries:
     season: int | None = None  # the seasonal naive yardstick's lag in steps; None = steps_per_day
     filled: int = 0  # steps that data.fill interpolated
     calendar: np.ndarray | None = None  # data.calendar: (steps, CALENDAR_FEATURES) float32, else None
+    cycle: str | None = "day"  # the cycle the step shows (CYCLES): the season's and the calendar's
 
 
-def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
-    """Per timestamp: sin and cos of its time of day, then of its day of the week.
+def series_cycle(index: pd.DatetimeIndex) -> str | None:
+    """The cycle a series' (median) step shows: day, week or year; None for longer steps."""
+    step = pd.Series(index[1:] - index[:-1]).median() if len(index) > 1 else pd.Timedelta("1D")
+    return next((name for name, longest, _ in CYCLES if step < longest), None)
 
-    As angles, 23:30 lies next to midnight and Sunday next to Monday, as they do for the
-    load. The day of the week is the day's number (Monday 0), constant through the
-    day: weekday against weekend is what it carries, the time of day the rest.
+
+def season_of(index: pd.DatetimeIndex, cycle: str | None) -> int:
+    """The steps one cycle back, counted in the series' own timestamps: for each stamp t
+    whose cycle ends inside the series, the steps to the stamp nearest t + a day | a week
+    | a year; their median.
+
+    Counted, not divided, so calendar steps come out as they should: 12 month starts or
+    4 quarters in a year, 52 weeks (364 days), 5 business days in a week, 48 half hours in
+    a day. A step longer than a quarter shows no cycle: 1, the seasonal naive is persistence.
+    """
+    if cycle is None:
+        return 1
+    offset = next(offset for name, _, offset in CYCLES if name == cycle)
+    ends = index + offset
+    whole = np.flatnonzero(ends <= index[-1])
+    if not len(whole):  # shorter than one cycle: the cycle in median steps
+        step = pd.Series(index[1:] - index[:-1]).median()
+        return max(1, int(round((index[0] + offset - index[0]) / step)))
+    ends = ends[whole]
+    after = index.searchsorted(ends, side="left")  # the first stamp at or after the cycle's end
+    before = np.maximum(after - 1, whole)
+    nearer = np.where(np.abs(index[before] - ends) < np.abs(index[after] - ends), before, after)
+    return max(1, int(np.median(nearer - whole)))
+
+
+def calendar_features(index: pd.DatetimeIndex, cycle: str = "day") -> np.ndarray:
+    """Per timestamp, two sin/cos pairs of where it falls in the cycles its series' step
+    shows (CALENDARS): sub-daily steps, the time of day and the day of the week; daily
+    steps, the day of the week and the month of the year; weekly to quarterly steps, the
+    month of the year and its second harmonic.
+
+    As angles, 23:30 lies next to midnight, Sunday next to Monday and December next to
+    January, as they do for the load. The day of the week is the day's number (Monday 0),
+    constant through the day: weekday against weekend is what it carries, the time of day
+    the rest. The month counts its days (the 16th of January is half way to February),
+    so daily and weekly stamps move through it smoothly and month starts sit on it.
     """
     index = pd.DatetimeIndex(index)
     seconds = (index - index.normalize()).total_seconds().to_numpy()
-    day = 2 * np.pi * seconds / 86400.0
-    week = 2 * np.pi * index.dayofweek.to_numpy() / 7.0
-    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=1).astype(np.float32)
+    angles = {
+        "time of day": 2 * np.pi * seconds / 86400.0,
+        "day of week": 2 * np.pi * index.dayofweek.to_numpy() / 7.0,
+        "month of year": 2 * np.pi * (index.month.to_numpy() - 1
+                                      + (index.day.to_numpy() - 1) / index.days_in_month.to_numpy()) / 12.0,
+    }
+    angles["month of year, second harmonic"] = 2 * angles["month of year"]
+    pairs = [(np.sin(angles[name]), np.cos(angles[name])) for name in CALENDARS[cycle]]
+    return np.stack([part for pair in pairs for part in pair], axis=1).astype(np.float32)
 
 
 def builtin_series() -> pd.Series:
@@ -368,18 +421,26 @@ class Electricity(Task):
             raise SpecError(f"data: the series has {len(values)} steps, too few for lookback "
                             f"{options.lookback} and horizon {options.horizon}")
         per_day = steps_per_day(series.index)
-        season = options.season or per_day
+        cycle = series_cycle(series.index)
+        if options.calendar and cycle is None:
+            raise SpecError(f"data.calendar: the series' step is {index_step(series.index)}, longer than a "
+                            "quarter: no cycle within a year for the calendar to give; leave data.calendar out")
+        season = options.season or season_of(series.index, cycle)
         if season > n_train + n_val:
             raise SpecError(f"data.season: {season} steps reach back before the series' start from its "
                             f"test part ({n_train + n_val} steps in); give a shorter data.season")
+        # Imported here, in the driver: a trial's worker never needs scikit-learn for a series,
+        # and its import is a second of every fresh worker's start.
+        from sklearn.preprocessing import MinMaxScaler
+
         scaler = MinMaxScaler().fit(values[:n_train, None])  # training part only: no leak
         scaled = scaler.transform(values[:, None])[:, 0].astype(np.float32)
         return LoadedSeries(
             values=scaled, n_train=n_train, n_val=n_val,
             scale=float(1.0 / scaler.scale_[0]), offset=float(scaler.data_min_[0]),
             steps_per_day=per_day, name=str(series.name), step=index_step(series.index),
-            season=season, filled=filled,
-            calendar=calendar_features(series.index) if options.calendar else None,
+            season=season, filled=filled, cycle=cycle,
+            calendar=calendar_features(series.index, cycle) if options.calendar else None,
         )
 
     def splits(self, loaded: LoadedSeries, options: ElectricityOptions) -> Splits:
@@ -407,7 +468,7 @@ class Electricity(Task):
         out = {"lookback": options.lookback, "horizon": options.horizon, "scale": loaded.scale,
                "offset": loaded.offset, "series": loaded.name}
         if options.calendar:
-            out["calendar"] = True
+            out["calendar"] = loaded.cycle  # which calendar: the cycle of the series' step
         return out
 
     def encode_raw(self, preprocessing: dict, raw) -> torch.Tensor:
@@ -417,8 +478,11 @@ class Electricity(Task):
         as a pandas Series indexed by its timestamps (one, or a list of them).
         """
         lookback = preprocessing["lookback"]
-        if preprocessing.get("calendar"):
-            return encode_with_calendar(raw, lookback, preprocessing["offset"], preprocessing["scale"])
+        calendar = preprocessing.get("calendar")
+        if calendar:
+            # true: a model logged before the calendar followed the step, which had a day's.
+            cycle = "day" if calendar is True else calendar
+            return encode_with_calendar(raw, lookback, preprocessing["offset"], preprocessing["scale"], cycle)
         values = np.asarray(raw, dtype=np.float64)
         values = values[None, :] if values.ndim == 1 else values
         if values.ndim != 2 or values.shape[1] < lookback:
@@ -433,18 +497,18 @@ class Electricity(Task):
     def describe(self, loaded: LoadedSeries) -> str:
         n = len(loaded.values)
         filled = f", {loaded.filled} interpolated" if loaded.filled else ""
-        calendar = ", with the calendar (time of day, day of week)" if loaded.calendar is not None else ""
+        calendar = f", with the calendar ({', '.join(CALENDARS[loaded.cycle])})" if loaded.calendar is not None else ""
         return (f"series {loaded.name}: {n} steps of {loaded.step}{filled}{calendar}, seasonal naive "
                 f"{loaded.season or loaded.steps_per_day} steps back, split "
                 f"{loaded.n_train}/{loaded.n_val}/{n - loaded.n_train - loaded.n_val} (train/val/test)")
 
 
-def encode_with_calendar(raw, lookback: int, offset: float, scale: float) -> torch.Tensor:
+def encode_with_calendar(raw, lookback: int, offset: float, scale: float, cycle: str) -> torch.Tensor:
     """Series with timestamps (pandas Series on a DatetimeIndex) as windows with calendar channels."""
     series_list = [raw] if isinstance(raw, pd.Series) else raw
     if not isinstance(series_list, (list, tuple)) or not series_list or not all(
             isinstance(s, pd.Series) and isinstance(s.index, pd.DatetimeIndex) for s in series_list):
-        raise ValueError("this model reads each step's time of day and day of week (data.calendar: true): "
+        raise ValueError(f"this model reads each step's {' and '.join(CALENDARS[cycle])} (data.calendar: true): "
                          "give the recent values as a pandas Series indexed by their timestamps "
                          "(or a list of them), not bare numbers")
     windows = []
@@ -453,7 +517,8 @@ def encode_with_calendar(raw, lookback: int, offset: float, scale: float) -> tor
             raise ValueError(f"give at least lookback={lookback} recent values per series (got {len(series)})")
         recent = series.iloc[-lookback:]
         scaled = (recent.to_numpy(dtype=np.float64) - offset) / scale
-        windows.append(np.concatenate([scaled[:, None].astype(np.float32), calendar_features(recent.index)], axis=1))
+        windows.append(np.concatenate([scaled[:, None].astype(np.float32), calendar_features(recent.index, cycle)],
+                                      axis=1))
     return torch.from_numpy(np.stack(windows))
 
 
@@ -497,7 +562,7 @@ def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dic
     steps = np.arange(horizon)
     predictions = {
         "persistence": np.repeat(x_test[:, -1:], horizon, axis=1),
-        # The value one season (a day by default) before each target, from the whole series.
+        # The value one season (by default the cycle of the step) before each target, from the whole series.
         "seasonal_naive": loaded.values[first[:, None] + steps[None, :] - (loaded.season or loaded.steps_per_day)],
     }
     x_train, y_train, first_train = windows["train"]
@@ -506,6 +571,8 @@ def forecast_baselines(loaded: LoadedSeries, lookback: int, horizon: int) -> dic
     columns_train = window_inputs(loaded, x_train, first_train).reshape(len(x_train), -1)
     columns_test = window_inputs(loaded, x_test, first).reshape(len(x_test), -1)
     # float64: in float32 the nearly collinear lags make the solve lose most of its digits.
+    from sklearn.linear_model import Ridge  # in the driver only, as MinMaxScaler in load
+
     ridge = Ridge(alpha=1e-3).fit(columns_train.astype(np.float64), y_train.astype(np.float64))
     # reshape: Ridge returns 1-D predictions for a single target column.
     predictions["linear"] = ridge.predict(columns_test.astype(np.float64)).reshape(len(x_test), horizon)

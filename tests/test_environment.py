@@ -157,19 +157,36 @@ def test_ray_client_refusal_says_what_to_run_instead(space, capsys):
     assert "ray job submit" in err and "--address auto" in err
 
 
-@pytest.mark.slow
-def test_a_trial_no_node_can_hold_is_refused(space, workdir, capsys):
-    """A real local Ray, started by the search in its own process (this one may hold the
-    tests' Ray): no node has 4096 CPUs, and nothing could add one."""
+@pytest.mark.parametrize("request_, expected", [
+    ("search.resources.cpu=4096", "search.resources.cpu: a trial asks for 4096 CPU, this machine has"),
+    ("search.resources.gpu=0.5", "search.resources.gpu: a trial asks for 0.5 GPU, this machine has 0"),
+])
+def test_a_trial_this_machine_cannot_hold_is_refused_before_ray_and_mlflow(space, workdir, request_, expected):
+    """A search that would start its own Ray, in a process of its own (this one may hold the
+    tests' Ray): the machine is checked first, so the refusal is all that prints, and
+    neither Ray's nor MLflow's lines nor a store come before it. CUDA_VISIBLE_DEVICES hides
+    any GPU, as on a machine without one."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    done = subprocess.run([sys.executable, "-m", "search.run", space, "--smoke", "--set",
-                           "search.resources.cpu=4096"], cwd=workdir, env={**env, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "search.run", space, "--smoke", "--set", request_],
+                          cwd=workdir, env={**env, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""},
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
-    lines = done.stderr.splitlines()  # the data's warnings and MLflow's logs before it
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {expected}"), done.stderr
+    assert "the search's own Ray has this machine's CPUs and GPUs" in done.stderr
+    nothing_written(workdir)  # no mlflow.db, no ray_results
+
+
+@pytest.mark.slow
+def test_a_trial_no_node_of_a_joined_ray_can_hold_is_refused(space, workdir, local_ray, capsys):
+    """A Ray already running (the tests' own: 2 CPUs, 1 GPU) is checked once known: no node
+    has 4096 CPUs, and no autoscaler could add one; no MLflow run is created."""
+    assert main([space, "--smoke", "--set", "search.resources.cpu=4096"]) == 2
+    lines = capsys.readouterr().err.splitlines()  # the scheduler's warning before it
     err = lines[-1]
     assert err.startswith("error: ") and sum(line.startswith("error:") for line in lines) == 1
-    assert "search.resources.cpu: a trial asks for 4096 CPU, the largest of the cluster's 1 node(s) has" in err
+    assert ray.is_initialized()  # the caller's Ray stays up
+    assert "search.resources.cpu: a trial asks for 4096 CPU, the largest of the cluster's 1 node(s) has 2" in err
     assert "no autoscaler can add a node" in err
     assert search_and_trial_runs(MlflowClient(tracking_uri="sqlite:///mlflow.db"), "tiny") == ([], [])
 

@@ -17,7 +17,7 @@ from search.data.image_augment import (
     flip_where,
     rotate,
 )
-from search.data.images import IMAGENET_MEAN, IMAGENET_STD
+from search.data.images import IMAGENET_MEAN, IMAGENET_STD, PIXEL_SIDE, pixel_features
 from search.models import count_parameters, create_model
 from torchvision.transforms import v2
 
@@ -185,6 +185,37 @@ def test_builtin_digits_subset_has_stratified_splits():
 def test_smoke_loads_a_small_subset():
     loaded = TASK.load(options(classes=[3, 5, 8], image_size=32), smoke=True)
     assert np.bincount(loaded.labels).tolist() == [50, 50, 50]
+
+
+# --- the yardstick -------------------------------------------------------------------------
+
+def test_the_pixel_yardstick_reads_colour(tmp_path):
+    """Three classes of one brightness told apart by colour alone: red, green, blue with
+    noise. Their first channel alone cannot tell green from blue; the yardstick reads all
+    three and gets every test image right."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "colours"
+    for name, colour in (("red", (200, 40, 40)), ("green", (40, 200, 40)), ("blue", (40, 40, 200))):
+        (root / name).mkdir(parents=True)
+        for i in range(16):
+            noisy = np.clip(np.array(colour) + rng.normal(0, 30, (12, 12, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(root / name / f"{i}.png")
+    chosen = options(path=str(root), image_size=16)
+    loaded = TASK.load(chosen)
+    assert pixel_features(loaded.images, grey=False).shape == (48, 3 * PIXEL_SIDE ** 2)
+    assert TASK.baselines(loaded, chosen) == {"baseline_pixels_test_acc": 1.0, "baseline_pixels_test_f1": 1.0}
+
+
+def test_the_pixel_yardstick_on_the_digits_of_the_image_spaces():
+    chosen = options(classes=[3, 5, 8], image_size=32, limit_per_class=300)  # as the shipped spaces
+    loaded = TASK.load(chosen)
+    features = pixel_features(loaded.images, grey=True)
+    assert features.shape == (900, PIXEL_SIDE ** 2)  # grey: one channel
+    np.testing.assert_array_equal(pixel_features(loaded.images, grey=True, chunk=128), features)  # in chunks
+    scores = TASK.baselines(loaded, chosen)
+    assert sorted(scores) == ["baseline_pixels_test_acc", "baseline_pixels_test_f1"]
+    assert 0.7 < scores["baseline_pixels_test_acc"] <= 1  # far above chance (1/3): a yardstick to beat
+    assert 0.7 < scores["baseline_pixels_test_f1"] <= 1
 
 
 # --- augmentation -------------------------------------------------------------------------

@@ -7,18 +7,25 @@ bookkeeping Tune restores from its saved state, fed as Tune feeds it.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from ray import tune
 from ray.tune.experiment.trial import Trial
 
 from search.ray_internals import (
+    AUTH_TOKEN_LOGGER,
+    AUTH_TOKEN_NOTICE,
     CHECKPOINT_STORAGE_LOGGER,
     RayInternalsChanged,
     checkpoint_manager,
     forget_checkpoints,
     latest_checkpoint,
+    local_machine_resources,
 )
 from search.stale_checkpoints import is_complete, repair
 from search.trainable import CHECKPOINT_FILE
@@ -93,6 +100,30 @@ def test_the_quieted_logger_is_still_rays():
     assert importlib.util.find_spec(CHECKPOINT_STORAGE_LOGGER) is not None, CHECKPOINT_STORAGE_LOGGER
 
 
+def test_the_token_notice_left_out_is_still_rays():
+    import importlib.util
+
+    found = importlib.util.find_spec(AUTH_TOKEN_LOGGER)
+    assert found is not None, AUTH_TOKEN_LOGGER
+    assert AUTH_TOKEN_NOTICE in open(found.origin).read()
+
+
+@pytest.mark.slow
+def test_a_searchs_own_ray_keeps_token_authentication_without_its_notice(tmp_path):
+    """In a process of its own (RAY_AUTH_MODE unset, as on a fresh clone): the search's
+    start of a local Ray turns token authentication on, as Ray does, and prints nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    started = subprocess.run([sys.executable, "-c", (
+        "import ray; from ray._raylet import AuthenticationMode, get_authentication_mode; "
+        "from search.cluster import start_ray, stop_ray; "
+        "nodes, started = start_ray(None, []); "
+        "print(nodes, started, get_authentication_mode() == AuthenticationMode.TOKEN); stop_ray()")],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert started.stdout.split() == ["1", "True", "True"]
+    assert "Token authentication" not in started.stderr, started.stderr
+
+
 def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
     from importlib.metadata import version
 
@@ -134,3 +165,15 @@ def test_pbt_still_has_the_hook_for_an_exploited_trials_config():
     del scheduler._trial_state  # as if a Ray release renamed it
     with pytest.raises(RayInternalsChanged, match="PopulationBasedTraining has no attribute '_trial_state'"):
         check_pbt_hook(scheduler)
+
+
+@pytest.mark.slow
+def test_the_machine_as_a_local_ray_counts_it(tmp_path):
+    """What the search checks before starting Ray is what the Ray it then starts has."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    started = subprocess.run([sys.executable, "-c", (
+        "import json, ray; ray.init(address='local', include_dashboard=False, logging_level='ERROR'); "
+        "r = ray.cluster_resources(); print(json.dumps({'CPU': r.get('CPU', 0.0), 'GPU': r.get('GPU', 0.0)})); "
+        "ray.shutdown()")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert json.loads(started.stdout.strip().splitlines()[-1]) == local_machine_resources()

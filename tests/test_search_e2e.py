@@ -101,10 +101,10 @@ def test_staged_search_records_every_ending(workdir, local_ray):
     assert {logged_data_digest(client.get_run(t.info.run_id)) for t in trials} == {digest}
 
 
-def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
+def test_shipped_space_smoke_with_optuna(workdir, local_ray, capfd):
     uri = f"sqlite:///{workdir}/mlflow.db"
     assert main([str(SPACES / "rnn_units.yaml"), "--smoke", "--tracking-uri", uri]) == 0
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()  # the file descriptors: MLflow's logging writes there too
     assert "Best trial" in out and "baseline_linear_test_mse" in out
     assert "#/experiments/" in out and "?workflowType=machine_learning" in out
 
@@ -121,6 +121,14 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capsys):
     best = search.data.params["best.trial_id"]
     assert best in {t.data.tags["trial_id"] for t in trials}
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
+
+    # The best model is registered from where it lies, the search run's best_model: MLflow
+    # has nothing to warn about, and the version is that model.
+    assert "has no artifacts at artifact path" not in err
+    version = client.get_model_version("rnn_units", "1")
+    run_artifacts = client.get_run(search.info.run_id).info.artifact_uri
+    assert version.source == f"{run_artifacts}/best_model" and version.run_id == search.info.run_id, version
+    assert "MLmodel" in {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(search.info.run_id, "best_model")}
 
 
 def test_optuna_never_trains_one_configuration_twice(workdir, local_ray):
@@ -156,14 +164,19 @@ def test_sentiment_smoke_logs_classification_metrics_and_confusion(workdir, loca
 
 
 @pytest.mark.parametrize("space", ["vgg13_regularization.yaml", "resnet18.yaml"])
-def test_image_spaces_smoke(workdir, local_ray, space):
+def test_image_spaces_smoke(workdir, local_ray, space, capsys):
     uri = f"sqlite:///{workdir}/mlflow.db"
     assert main([str(SPACES / space), "--smoke", "--num-samples", "2", "--set", "train.epochs=1",
                  "--set", "search.scheduler.grace_period=1", "--tracking-uri", uri]) == 0
     name = space.removesuffix(".yaml")
     client, searches, trials = runs_of(uri, name)
     assert len(trials) == 2
-    assert 0 <= searches[0].data.metrics["test_acc"] <= 1
+    metrics = searches[0].data.metrics
+    assert 0 <= metrics["test_acc"] <= 1
+    # The pixel yardstick, logged and judged as the other tasks' yardsticks are.
+    assert 0 < metrics["baseline_pixels_test_acc"] <= 1 and 0 < metrics["baseline_pixels_test_f1"] <= 1
+    verdict = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Against the yardsticks"))
+    assert verdict.startswith("Against the yardsticks, on test_acc (best trial: ") and "pixels" in verdict
     for trial in trials:
         assert int(trial.data.params["model_params"]) > 1_000_000  # the full networks, not toys
         assert "confusion_matrix_val.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}

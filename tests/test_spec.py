@@ -184,6 +184,23 @@ def test_cli_exit_status_is_2_without_traceback(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_the_command_ends_with_its_status_its_output_and_its_atexit_handlers(tmp_path):
+    """search.run ends without the interpreter's finalization (seconds of tearing torch and
+    Ray down): its status, its buffered output and the atexit handlers (MLflow's temporary
+    folders) still come through, and a thread still running is waited for."""
+    script = (
+        "import atexit, pathlib, threading, time\n"
+        "from search.run import exit_without_teardown\n"
+        f"atexit.register(pathlib.Path({str(tmp_path / 'atexit_ran')!r}).touch)\n"
+        f"late = lambda: (time.sleep(1), pathlib.Path({str(tmp_path / 'joined')!r}).touch())\n"
+        "threading.Thread(target=late).start()\n"
+        "print('buffered, no newline', end='')\n"
+        "exit_without_teardown(3)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (3, "buffered, no newline"), done.stderr
+    assert (tmp_path / "atexit_ran").exists() and (tmp_path / "joined").exists()
+
+
 def test_dry_run_prints_spec_space_and_layers(capsys):
     assert main([str(SPACES / "rnn_units.yaml"), "--dry-run"]) == 0
     out = capsys.readouterr().out

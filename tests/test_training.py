@@ -5,6 +5,8 @@ is reported. The GPU-only parts are in tests/test_gpu.py."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ from search.gpu_memory import TrialOutOfMemory, out_of_memory_fails_the_trial
 from search.mps import gpu_sharing_line, mps_daemon_running
 from search.spec import load_spec
 from search.training import Trial, TrialDiverged
-from tests.helpers import SPACES, make_trial
+from tests.helpers import REPO, SPACES, make_trial
 
 # 24 digits, 18 of them for training: batches of 8, 8 and 2.
 SMALL_IMAGES = ["data.image_size=16", "data.limit_per_class=8", "data.augment=true",
@@ -156,3 +158,16 @@ def test_compiled_trial_computes_the_same_loss_and_keeps_one_shape():
         metrics = list(trial.epochs())
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert all(torch.isfinite(torch.tensor([m["train_loss"], m["val_loss"]])).all() for m in metrics)
+
+
+def test_a_series_trials_worker_imports_no_scikit_learn():
+    """What a fresh trial worker of a series search imports before its first batch (the
+    trainable, the task, the training loop): scikit-learn is the driver's (the scaler, the
+    yardsticks) and a second of every fresh worker's start; classification trials import
+    it on their first scores."""
+    imported = subprocess.run([sys.executable, "-c", (
+        "import sys; import search.trainable, search.training; from search.data import get_task; "
+        "get_task('electricity'); print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert imported.stdout.strip() == "[]"

@@ -260,13 +260,43 @@ def test_a_file_that_does_not_fit_the_options_is_refused_by_the_spec_check(tmp_p
 
 def test_a_row_without_a_label_is_refused_with_its_row(tmp_path):
     path = write_reviews(tmp_path / "reviews.csv", extra=[("", "no rating given")])
-    with pytest.raises(SpecError, match=r"^data.label_column: .*reviews.csv, data row 31 has no 'stars' label$"):
+    with pytest.raises(SpecError, match=r"^data.label_column: .*reviews.csv, data row 31 has no 'stars' label "
+                                        r"\(data.drop_unlabeled: true drops such rows, up to 10% of them\)$"):
         TASK.check(reviews_options(path))
+
+
+def test_drop_unlabeled_drops_rows_without_a_label_and_says_how_many(tmp_path):
+    # 3 of 33 rows (9%) without a label, one of them only spaces.
+    path = write_reviews(tmp_path / "reviews.csv", extra=[("", "no rating given"), (" ", "unrated blank"),
+                                                          ("", "skipped rating")])
+    options = reviews_options(path, drop_unlabeled=True)
+    TASK.check(options)
+    assert TASK.model_inputs(options)["num_classes"] == 3  # the blank is no class
+    loaded = TASK.load(options)
+    assert loaded.dropped_unlabeled == 3 and len(loaded.labels) == 30
+    assert not {"rating", "unrated", "blank"} & set(loaded.words)  # their texts are gone too
+    assert "30 texts (10 1 / 10 2 / 10 10), 3 rows without a label dropped, split" in TASK.describe(loaded)
+    # A file with a label in every row: nothing dropped, nothing said.
+    complete = TASK.load(reviews_options(write_reviews(tmp_path / "all.csv"), drop_unlabeled=True))
+    assert complete.dropped_unlabeled == 0 and "dropped" not in TASK.describe(complete)
+
+
+def test_drop_unlabeled_refuses_more_than_a_tenth_of_the_rows(tmp_path):
+    path = write_reviews(tmp_path / "reviews.csv", extra=[("", f"no rating {i}") for i in range(4)])
+    expected = (r"^data.drop_unlabeled: 4 of 34 rows of .*reviews.csv \(12%\) have no 'stars' label, more than "
+                r"the 10% it drops; is data.label_column the column of labels\?$")
+    options = reviews_options(path, drop_unlabeled=True)
+    with pytest.raises(SpecError, match=expected):
+        TASK.check(options)
+    with pytest.raises(SpecError, match=expected):
+        TASK.load(options)
 
 
 def test_file_columns_apply_to_a_file_only():
     with pytest.raises(pydantic.ValidationError, match="applies to a CSV in data.path"):
         TASK.Options(text_column="review")
+    with pytest.raises(pydantic.ValidationError, match="a label in every row"):
+        TASK.Options(drop_unlabeled=True)
     # The built-in tweets' classes may be reordered, not changed.
     assert TASK.model_inputs(TASK.Options(classes=["positive", "negative", "neutral"]))["num_classes"] == 3
     with pytest.raises(SpecError, match="labels in the built-in tweets not in data.classes: 'neutral'; "):

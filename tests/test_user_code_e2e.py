@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 # second search loaded back and scored on the test split the user's task makes.
 SCRIPT = textwrap.dedent('''
     import json, sys, yaml
+    import ray
     import torch
     from search import SpecError, run_search
     from search.predict import load_predictor
@@ -33,6 +34,7 @@ SCRIPT = textwrap.dedent('''
 
     uri = sys.argv[1]
     first = run_search("space.yaml", tracking_uri=uri)
+    ray_after_first = ray.is_initialized()  # its own Ray, stopped while it evaluated and exported
     space = yaml.safe_load(open("space.yaml"))
     second = run_search(space, overrides=["train.epochs=1", "search.seed=1"], tracking_uri=uri)
     # An experiment name the Model Registry refuses ("/"): the model stays on the run, with a warning.
@@ -54,7 +56,8 @@ SCRIPT = textwrap.dedent('''
         "trials": [len(first.trials), len(second.trials)], "best_config": second.best_config,
         "registered": [first.registered_model, second.registered_model],
         "test_mse": second.test_metrics["test_mse"], "reproduced_mse": mse, "refused": refused,
-        "unregistered": [third.status, third.model_uri, third.registered_model]}))
+        "unregistered": [third.status, third.model_uri, third.registered_model],
+        "ray_left_running": [ray_after_first, ray.is_initialized()]}))
 ''')
 
 
@@ -67,6 +70,7 @@ def test_users_model_and_task_from_their_folder(tmp_path):
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     result = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert result["status"] == ["finished", "finished"]
+    assert result["ray_left_running"] == [False, False]  # each search stopped the Ray it started
     assert len(set(result["runs"])) == 2 and result["trials"] == [2, 2]
     assert result["best_config"]["model.name"] == "models.gru:TinyGRU"
     assert result["best_config"]["model.hidden"] in (4, 8) and result["best_config"]["train.epochs"] == 1
