@@ -31,7 +31,7 @@ def _as_text(value: Any) -> Any:
 
 # Class names are text (folder names, a CSV's labels), but YAML reads `classes: [3, 5, 8]`
 # as numbers: they are taken as the text they were written as.
-ClassNames = Annotated[list[str], BeforeValidator(_as_text)]
+ClassNames = Annotated[list[str], BeforeValidator(_as_text, json_schema_input_type=list[str | int | float])]
 
 
 class TaskOptions(BaseModel):

@@ -65,19 +65,33 @@ CSV_KEYS = ("time_column", "value_column", "fill")
 
 
 class ElectricityOptions(TaskOptions):
-    path: Optional[str] = None  # a CSV of one series or a UCI LD2011_2014.txt; null = the built-in series
-    format: Optional[Literal["csv", "uci"]] = None  # null = by the file's header (MT_001... = uci)
-    time_column: Optional[str] = None  # csv: null = the first column
-    value_column: Optional[str] = None  # csv: null = the one column besides the time column
-    fill: Optional[Literal["interpolate"]] = None  # csv: null = a gap is refused; interpolate fills it
-    client: Optional[str] = None  # uci: MT_001..MT_370, or "all" for their sum; null = MT_001 (built-in: Demand)
-    resample: Optional[str] = None  # a pandas frequency such as "1h" (mean of the steps); null = as stored
-    lookback: int = Field(48, ge=1)  # input window, in steps
-    horizon: int = Field(1, ge=1)  # steps predicted after the window
-    season: Optional[int] = Field(None, ge=1)  # the seasonal naive yardstick's lag in steps; null = the step's cycle
-    calendar: bool = False  # each step also gets sin/cos of its place in the step's cycles (CALENDARS)
-    val_fraction: float = Field(0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(0.2, gt=0, lt=0.5)
+    """The `data:` keys of the electricity (series) task: one series, forecast from a window of its past."""
+
+    path: Optional[str] = Field(None, description="A CSV of one series, or a UCI LD2011_2014.txt; null = the "
+                                                  "built-in series (Victoria's half-hourly demand, 2014).")
+    format: Optional[Literal["csv", "uci"]] = Field(None, description="The file's format; null = by its first "
+                                                                      "line (MT_ columns after ;: uci).")
+    time_column: Optional[str] = Field(None, description="csv: the timestamps' column; null = the first column.")
+    value_column: Optional[str] = Field(None, description="csv: the series' column; null = the one column "
+                                                          "besides the time column.")
+    fill: Optional[Literal["interpolate"]] = Field(None, description="csv: null = a gap is refused with its "
+                                                                     "line; interpolate fills gaps linearly in "
+                                                                     "time.")
+    client: Optional[str] = Field(None, description="uci: one client (MT_001..MT_370) or all (their sum); "
+                                                    "null = MT_001 (built-in: Demand).")
+    resample: Optional[str] = Field(None, description="A fixed pandas frequency (1h): the mean of the steps in "
+                                                      "each bin; null = as stored.")
+    lookback: int = Field(48, ge=1, description="The input window, in steps.")
+    horizon: int = Field(1, ge=1, description="Steps predicted after the window.")
+    season: Optional[int] = Field(None, ge=1, description="The seasonal naive yardstick's lag in steps; null = "
+                                                          "the cycle the series' step shows (a day for "
+                                                          "sub-daily steps, a week for daily, a year for weekly "
+                                                          "to quarterly).")
+    calendar: bool = Field(False, description="Each window step also carries sin/cos pairs of its place in the "
+                                              "cycles its step shows (time of day, day of week, month of year).")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="The validation share (chronological, after "
+                                                               "training).")
+    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="The test share (chronological, last).")
 
     @field_validator("path")
     @classmethod

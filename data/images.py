@@ -52,15 +52,20 @@ IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 
 
 class ImagesOptions(TaskOptions):
-    path: str | None = None  # a folder with one sub-folder per class; null = built-in MNIST digits
-    image_size: int = Field(64, ge=8)  # every image is resized to image_size x image_size
-    classes: ClassNames | None = None  # the classes to keep, in label order; null = all
-    limit_per_class: int | None = Field(None, ge=1)  # a seeded sample per class; null = all
-    augment: bool = False  # the report's flips, rotation and colour jitter, on training batches
-    strict: bool = False  # an unreadable image file is an error instead of a skipped file
-    val_fraction: float = Field(0.125, gt=0, lt=0.5)
-    test_fraction: float = Field(0.125, gt=0, lt=0.5)
-    seed: int = 0  # the split and the per-class sample
+    """The `data:` keys of the images task: a folder of images, one sub-folder per class."""
+
+    path: str | None = Field(None, description="A folder with one sub-folder per class (ImageFolder's layout); "
+                                               "null = the built-in 5,000 MNIST digits.")
+    image_size: int = Field(64, ge=8, description="Every image is resized to this square.")
+    classes: ClassNames | None = Field(None, description="The classes to keep, in label order; null = all.")
+    limit_per_class: int | None = Field(None, ge=1, description="A seeded sample per class; null = every image.")
+    augment: bool = Field(False, description="The report's flips, rotation and colour jitter, on training "
+                                             "batches only.")
+    strict: bool = Field(False, description="An unreadable image file is an error instead of a warning that "
+                                            "names it.")
+    val_fraction: float = Field(0.125, gt=0, lt=0.5, description="The validation share (stratified, seeded).")
+    test_fraction: float = Field(0.125, gt=0, lt=0.5, description="The test share (stratified, seeded).")
+    seed: int = Field(0, description="The split's and the per-class sample's seed.")
 
     @field_validator("path")
     @classmethod

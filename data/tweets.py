@@ -89,22 +89,31 @@ TOKENIZER = TweetTokenizer()  # keeps @handles and emoticons such as ":)" whole
 
 
 class TweetsOptions(TaskOptions):
-    path: str | None = None  # a CSV of texts and labels (Kaggle's Tweets.csv ...); null = the built-in tweets
-    text_column: str = TEXT_COLUMN  # data.path's column of texts
-    label_column: str = LABEL_COLUMN  # data.path's column of labels (any strings)
-    classes: ClassNames | None = None  # the labels in label-id order; null = sorted (numbers by value)
-    drop_unlabeled: bool = False  # rows without a label are dropped (at most 10%) instead of refused
-    vocab_size: int = Field(1000, ge=1)  # most frequent training words; the rest map to OOV
-    max_len: int = Field(28, ge=1)  # tokens per tweet, padded or truncated at the end
-    remove_stopwords: bool = False
+    """The `data:` keys of the tweets (text) task: texts with a label each."""
+
+    path: str | None = Field(None, description="A UTF-8 CSV of texts and labels (Kaggle's Tweets.csv, ...); "
+                                               "null = the built-in 14,640 airline tweets.")
+    text_column: str = Field(TEXT_COLUMN, description="data.path's column of texts.")
+    label_column: str = Field(LABEL_COLUMN, description="data.path's column of labels (any strings).")
+    classes: ClassNames | None = Field(None, description="The labels in label order; null = the file's labels "
+                                                         "sorted (by value when all are numbers).")
+    drop_unlabeled: bool = Field(False, description="Rows without a label are left out (at most 10% of the "
+                                                    "file) instead of refused.")
+    vocab_size: int = Field(1000, ge=1, description="The most frequent training words; the rest map to an OOV "
+                                                    "id.")
+    max_len: int = Field(28, ge=1, description="Tokens per text, padded or truncated at the end.")
+    remove_stopwords: bool = Field(False, description="Drop scikit-learn's English stop words, keeping "
+                                                      "negations (not, no, nor, never, n't).")
     # The report strips @handles and every special character. The airline a tweet
     # addresses (@united, @VirginAmerica) and "!", "?" and ASCII emoticons (":)", ":(")
     # carry sentiment too, so each can be kept, and searched.
-    keep_handles: bool = False
-    keep_punctuation: bool = False  # "!", "?" (a run of them counts once) and emoticons
-    test_fraction: float = Field(0.3, gt=0, lt=0.5)
-    val_fraction: float = Field(0.2, gt=0, lt=0.5)  # of what the test split leaves
-    seed: int = 0  # the stratified split's seed
+    keep_handles: bool = Field(False, description="Keep @handles as tokens (the report drops them).")
+    keep_punctuation: bool = Field(False, description="Keep \"!\", \"?\" (a run counts once) and ASCII "
+                                                      "emoticons as tokens (the report drops them).")
+    test_fraction: float = Field(0.3, gt=0, lt=0.5, description="The test share (stratified, seeded).")
+    val_fraction: float = Field(0.2, gt=0, lt=0.5, description="The validation share of what the test split "
+                                                               "leaves.")
+    seed: int = Field(0, description="The stratified split's seed.")
 
     @field_validator("path")
     @classmethod

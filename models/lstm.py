@@ -90,7 +90,20 @@ def lstm(vocab_size: int, num_classes: int, pad_id: int, embedding_dim: Positive
          bidirectional: bool = False, pooling: Pooling = "last",
          fc_layers: NonNegative = 0, embedding_dropout: Probability = 0.0,
          bag_of_words: bool = False) -> nn.Module:
-    """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head."""
+    """The report's base LSTM: embedding 128, three LSTM layers of 64, a Linear head.
+
+    Args:
+        embedding_dim: The size of the word vectors.
+        hidden_size: Units per LSTM layer and direction (and per fully connected layer).
+        num_layers: LSTM layers, stacked.
+        dropout: Dropout between the LSTM layers, after pooling and after each fully connected layer.
+        bidirectional: Each layer reads the text both ways.
+        pooling: How the sequence becomes one vector: the last state, or the mean or max over time.
+        fc_layers: ReLU layers between the LSTM and the output layer.
+        embedding_dropout: Dropout on the word vectors.
+        bag_of_words: Adds a linear score per class for each word of the text to the LSTM's output
+            (the wide part of a wide & deep model).
+    """
     return LSTMClassifier(vocab_size, num_classes, pad_id, embedding_dim, hidden_size, num_layers,
                           dropout, bidirectional, pooling, fc_layers, embedding_dropout, bag_of_words)
 

@@ -74,4 +74,9 @@ class ResNet18(nn.Module):
 
 @register_model("resnet18")
 def resnet18(in_channels: int, num_classes: int, conv1_dropout: Probability = 0.0) -> nn.Module:
+    """The report's ResNet18 variant: a 3x3 stride-1 first convolution, BasicBlocks [2, 2, 2, 2].
+
+    Args:
+        conv1_dropout: Dropout after the first convolution (the report: 0.2).
+    """
     return ResNet18(in_channels, num_classes, conv1_dropout)

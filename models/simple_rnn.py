@@ -89,6 +89,18 @@ def simple_rnn(input_size: int, output_size: int, lookback: int,
                cell: Literal["rnn", "lstm", "gru"] = "rnn",
                highway: bool = False,
                difference: bool = False) -> nn.Module:
+    """The report's SimpleRNN: a stack of recurrent layers and a Linear head.
+
+    Args:
+        hidden_size: Units per recurrent layer.
+        num_layers: Recurrent layers, stacked.
+        dropout: Dropout between the recurrent layers.
+        cell: The recurrent cell: rnn (the report's), lstm or gru.
+        highway: LSTNet's autoregressive highway: a linear map of the whole window added to the
+            recurrent part's forecast, its weights varying with the calendar features.
+        difference: The network reads the window's step-to-step changes and predicts the change
+            from its last value (the series differenced once, as ARIMA's d = 1).
+    """
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
     if difference and lookback < 2:

@@ -81,4 +81,12 @@ def kaiming_init(model: nn.Module) -> None:
 def vgg13(in_channels: int, num_classes: int, image_size: int, dropout1: Probability = 0.0,
           dropout2: Probability = 0.0, batch_norm: bool = False,
           init: Literal["kaiming", "pytorch"] = "kaiming") -> nn.Module:
+    """The report's VGG13: blocks of 64-128-256-512-512 channels, then 4096-4096-classes.
+
+    Args:
+        dropout1: Dropout after the first fully connected layer (the report: 0.3).
+        dropout2: Dropout after the second fully connected layer (the report: 0.1).
+        batch_norm: Batch norm after each convolution.
+        init: kaiming (torchvision's VGG initialisation) or pytorch (PyTorch's defaults, the report's).
+    """
     return VGG13(in_channels, num_classes, image_size, dropout1, dropout2, batch_norm, init)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from search import conditions
-from search.durations import parse_duration
+from search.durations import DURATION, parse_duration
 from search.errors import SpecError
 from search.record import COSTS, EPOCH_METRICS
 
@@ -28,6 +30,9 @@ SEARCHABLE_SECTIONS = ("data", "model", "train")
 MAX_TRIALS = 10_000
 # Distributions whose values are floats (Ray Tune's quniform too: 64.0, not 64).
 FLOAT_DISTRIBUTIONS = ("uniform", "loguniform", "quniform")
+# A duration as the space file writes it (search/durations.py), for the JSON Schema: editors
+# read its pattern as a JavaScript regular expression, which has no (?P<name>...) groups.
+Duration = Annotated[str, StringConstraints(pattern=re.sub(r"\(\?P<\w+>", "(", DURATION.pattern))]
 
 
 class Strict(BaseModel):
@@ -35,25 +40,36 @@ class Strict(BaseModel):
 
 
 class TrainSettings(Strict):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)  # sgd and rmsprop only
-    patience: Optional[int] = Field(3, ge=1)  # epochs without val_loss improvement; null = off
-    grad_clip: Optional[float] = Field(None, gt=0)  # max gradient norm; null = off
-    class_weights: bool = False  # classification: weight the loss by inverse class frequency
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast, on CUDA only
-    # torch.compile of the forward pass and loss; reduce-overhead adds CUDA graphs (README)
-    compile: Literal["none", "default", "reduce-overhead"] = "none"
-    seed: int = 0
-    # The learning rate over the epochs (search/schedules.py): none | cosine | plateau | onecycle.
-    lr_schedule: Literal["none", "cosine", "plateau", "onecycle"] = "none"
-    # Share of the epochs spent rising linearly from lr/25 to lr; null = none, onecycle 0.3.
-    warmup_fraction: Optional[float] = Field(None, ge=0, lt=1)
-    plateau_factor: float = Field(0.5, gt=0, lt=1)  # plateau: lr x factor when val_loss stalls
-    plateau_patience: int = Field(1, ge=0)  # plateau: epochs without a lower val_loss first
+    """How every trial trains (`train:`); each key may also be searched (`space: {train.lr: ...}`)."""
+
+    epochs: int = Field(10, ge=1, description="Epochs a trial trains at most; also the schedulers' max_t.")
+    batch_size: int = Field(64, ge=1, description="Examples per training step.")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = Field(
+        "adam", description="The optimizer.")
+    lr: float = Field(1e-3, gt=0, description="The learning rate (a schedule's peak).")
+    weight_decay: float = Field(0.0, ge=0, description="L2 regularisation, through the optimizer.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum of sgd and rmsprop (the others have none).")
+    patience: Optional[int] = Field(
+        3, ge=1, description="Early stopping inside a trial: epochs without a lower val_loss before it stops; "
+                             "null = off.")
+    grad_clip: Optional[float] = Field(None, gt=0, description="The largest gradient norm (clipped to it); "
+                                                               "null = off.")
+    class_weights: bool = Field(False, description="Classification: the loss weighted by inverse class "
+                                                   "frequency.")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="fp32, or bf16 autocast (on CUDA only).")
+    compile: Literal["none", "default", "reduce-overhead"] = Field(
+        "none", description="torch.compile of the forward pass and the loss; reduce-overhead adds CUDA graphs.")
+    seed: int = Field(0, description="Every trial is seeded with it (weights, batch order): trials differ only "
+                                     "by their config.")
+    lr_schedule: Literal["none", "cosine", "plateau", "onecycle"] = Field(
+        "none", description="The learning rate over the epochs, stepped once per epoch.")
+    warmup_fraction: Optional[float] = Field(
+        None, ge=0, lt=1, description="Share of the epochs rising linearly from lr/25 to lr; null = no warm-up "
+                                      "(onecycle: 0.3).")
+    plateau_factor: float = Field(0.5, gt=0, lt=1, description="plateau: the lr is multiplied by this when "
+                                                               "val_loss stalls.")
+    plateau_patience: int = Field(1, ge=0, description="plateau: epochs without a lower val_loss before it "
+                                                       "lowers the lr.")
 
     def warmup_epochs(self) -> int:
         """Whole epochs of warm-up (the schedule steps once per epoch); onecycle uses the fraction."""
@@ -76,18 +92,28 @@ class TrainSettings(Strict):
 
 
 class SchedulerSettings(Strict):
+    """Which trials stop early (`search.scheduler`): judged at rungs, or trained as a population."""
+
     # asha: asynchronous successive halving (each trial judged at a rung against those that
     # reached it before). successive_halving: synchronous; a trial waits (paused) at each rung
     # until its bracket has reached it, so few trials at once still compare whole rungs.
     # pbt: population-based training (search/pbt.py).
-    name: Literal["asha", "successive_halving", "pbt", "none"] = "asha"
-    grace_period: int = Field(1, ge=1)  # the first rung, in epochs
-    reduction_factor: float = Field(2, gt=1)  # 1/reduction_factor of a rung goes on
-    perturbation_interval: int = Field(2, ge=1)  # pbt: epochs between a trial's exploit decisions
-    quantile: float = Field(0.25, gt=0, le=0.5)  # pbt: the bottom share copies the top share
-    mutate: Optional[list[str]] = Field(None, min_length=1)  # pbt: space keys; null = its numeric train.* ones
-    # With several search.objectives: the one the scheduler judges (it compares one number).
-    metric: Optional[str] = None
+    name: Literal["asha", "successive_halving", "pbt", "none"] = Field(
+        "asha", description="asha (asynchronous successive halving), successive_halving (synchronous: a trial "
+                            "waits at each rung for its bracket), pbt (population-based training) or none.")
+    grace_period: int = Field(1, ge=1, description="asha, successive_halving: the first rung, in epochs.")
+    reduction_factor: float = Field(2, gt=1, description="asha, successive_halving: 1/reduction_factor of the "
+                                                         "trials at a rung go on (successive_halving: a whole "
+                                                         "number).")
+    perturbation_interval: int = Field(2, ge=1, description="pbt: epochs between a trial's exploit decisions "
+                                                            "(below train.epochs).")
+    quantile: float = Field(0.25, gt=0, le=0.5, description="pbt: the bottom share of the population copies the "
+                                                            "top share.")
+    mutate: Optional[list[str]] = Field(
+        None, min_length=1, description="pbt: the space keys perturbed at an exploit; null = the space's numeric "
+                                        "train.lr, weight_decay, momentum, grad_clip and batch_size.")
+    metric: Optional[str] = Field(None, description="With several search.objectives: the objective the scheduler "
+                                                    "judges (it compares one number).")
 
     @model_serializer(mode="wrap")
     def _own_settings(self, handler) -> dict[str, Any]:
@@ -101,18 +127,22 @@ class SchedulerSettings(Strict):
 class ReevaluateSettings(Strict):
     """After the search: the top_k configurations trained again on `seeds` fresh seeds each."""
 
-    top_k: int = Field(3, ge=1)
-    seeds: int = Field(3, ge=2)  # a mean and a spread need two
+    top_k: int = Field(3, ge=1, description="The best configurations by the search metric, trained again.")
+    seeds: int = Field(3, ge=2, description="Fresh seeds for each (a mean and a spread need two).")
 
 
 class BudgetSettings(Strict):
     """When the search stops: no trial starts once either is spent, and running trials stop at
-    the end of their epoch (search/budget.py)."""
+    the end of their epoch."""
 
-    time: Optional[float] = None  # seconds from the first trial's start; YAML: 90s, 15m, 2h, 1h30m
-    trial_epochs: Optional[int] = Field(None, ge=1)  # epochs trained, all trials together
+    time: Optional[float] = Field(
+        None, description="Seconds from the first trial's start, or a duration: 90s, 15m, 2h, 1h30m; "
+                          "null = no time limit.")
+    trial_epochs: Optional[int] = Field(
+        None, ge=1, description="Epochs trained by all trials together (re-evaluation runs included); "
+                                "null = no limit.")
 
-    @field_validator("time", mode="before")
+    @field_validator("time", mode="before", json_schema_input_type=Optional[Union[float, Duration]])
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
@@ -125,19 +155,25 @@ class BudgetSettings(Strict):
 
 
 class WarmStartSettings(Strict):
-    """An earlier search's trials: told to the searcher, its best run again first (search/warm_start.py)."""
+    """An earlier search's trials: told to the searcher, its best run again first."""
 
     # `from` is a Python keyword: the field has another name and takes and writes `from`.
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
-    source: str = Field(alias="from", min_length=1)  # an experiment (its latest finished search) or a search run id
-    top_k: int = Field(3, ge=0)  # the earlier best configurations trained again, first
-    ignore_data: bool = False  # accept a source that trained on other data (another digest)
+    source: str = Field(alias="from", min_length=1,
+                        description="An experiment (its latest finished search) or a search run id.")
+    top_k: int = Field(3, ge=0, description="The earlier best configurations, trained again first; 0 only tells "
+                                            "the searcher.")
+    ignore_data: bool = Field(False, description="Take a source that trained on other data (another data "
+                                                 "digest).")
 
 
 class ResourceSettings(Strict):
-    cpu: float = Field(1, gt=0)
-    gpu: float = Field(0, ge=0)
+    """What each trial reserves from Ray (`search.resources`)."""
+
+    cpu: float = Field(1, gt=0, description="CPUs per trial (fractions allowed).")
+    gpu: float = Field(0, ge=0, description="GPUs per trial: a fraction packs trials on one GPU (0.25: four), "
+                                            "above 1 a whole number.")
 
     @model_validator(mode="after")
     def _whole_gpus_above_one(self):
@@ -147,42 +183,62 @@ class ResourceSettings(Strict):
 
 
 class Objective(Strict):
-    metric: str
-    mode: Literal["min", "max"]
+    """One objective of several (`search.objectives`)."""
+
+    metric: str = Field(description="A metric the task reports each epoch, or a cost: params, latency_ms, "
+                                    "epoch_seconds, peak_memory_mb.")
+    mode: Literal["min", "max"] = Field(description="Whether lower (min) or higher (max) is better.")
 
 
 class SelectSettings(Strict):
     """Which member of the Pareto front is exported: among the members within `within` (a
     share: 0.02 is 2%) of the front's best on `objective`, the best on the other objectives."""
 
-    objective: str
-    within: float = Field(0.0, ge=0)
+    objective: str = Field(description="The objective the members are measured on.")
+    within: float = Field(0.0, ge=0, description="A share of the front's best on that objective (0.02 is 2%).")
 
 
 class SearchSettings(Strict):
-    metric: str = "val_loss"
-    mode: Literal["min", "max"] = "min"
+    """How the search runs (`search:`): what it optimises, how it proposes and stops trials, and
+    what it does after them."""
+
+    metric: str = Field("val_loss", description="The epoch metric that ranks trials: train_loss, val_loss, and "
+                                                 "train_acc, val_acc, val_f1 (classification) or val_mae, "
+                                                 "val_rmse (regression).")
+    mode: Literal["min", "max"] = Field("min", description="Whether lower (min) or higher (max) is better.")
     # 1 to 3 {metric, mode}, in place of metric/mode; two or three make a Pareto front. Each
     # trial is represented by its best epoch on the first objective that training changes:
     # metric/mode then hold that one (see _objectives_replace_metric).
-    objectives: Optional[list[Objective]] = Field(None, min_length=1, max_length=3)
-    select: Optional[SelectSettings] = None  # which front member is exported; null = best on the first
-    # Limits every trial must keep, "<metric> <operator> <number>" (search/constraints.py).
-    constraints: list[str] = []
-    algorithm: Literal["optuna", "random", "grid"] = "optuna"
-    num_samples: int = Field(12, ge=1)  # trials; for grid, repeats of the whole grid
-    max_concurrent: int = Field(2, ge=1)
-    seed: int = 0  # the searcher's seed (Optuna's TPE, random sampling)
-    scheduler: SchedulerSettings = SchedulerSettings()
-    reevaluate: Optional[ReevaluateSettings] = None  # null = off
-    budget: Optional[BudgetSettings] = None  # null = num_samples trials, however long they take
-    warm_start: Optional[WarmStartSettings] = None  # null = a search that starts from nothing
-    resources: ResourceSettings = ResourceSettings()
-    storage: Optional[str] = None  # Ray Tune results; null = ./ray_results
-    max_failures: int = Field(0, ge=0)  # retries of a crashed trial from its last checkpoint
-    fail_fast: bool = False  # stop the whole search at the first failed trial
-    # The winner trained again on train + validation, the model shipped (search/refit.py).
-    refit: bool = False
+    objectives: Optional[list[Objective]] = Field(
+        None, min_length=1, max_length=3, description="2 or 3 {metric, mode} in place of metric and mode: the "
+                                                      "search finds a Pareto front; null = metric and mode.")
+    select: Optional[SelectSettings] = Field(
+        None, description="With objectives: which front member is exported; null = the best on the first.")
+    constraints: list[str] = Field(
+        [], description="Limits every trial must keep, each '<metric> <operator> <number>': "
+                        "['params <= 2e6', 'latency_ms <= 5'].")
+    algorithm: Literal["optuna", "random", "grid"] = Field(
+        "optuna", description="optuna (TPE; never the same configuration twice), random, or grid.")
+    num_samples: int = Field(12, ge=1, description="Trials; for grid, repeats of the whole grid. At most 10,000 "
+                                                   "trials in all.")
+    max_concurrent: int = Field(2, ge=1, description="Trials at once.")
+    seed: int = Field(0, description="The searcher's seed (Optuna's TPE, random sampling): the same file "
+                                     "proposes the same trials.")
+    scheduler: SchedulerSettings = Field(SchedulerSettings(), description="Which trials stop early.")
+    reevaluate: Optional[ReevaluateSettings] = Field(
+        None, description="The top configurations trained again on fresh seeds; null = off.")
+    budget: Optional[BudgetSettings] = Field(
+        None, description="Stop when a time or a number of trial-epochs is spent; null = num_samples trials, "
+                          "however long they take.")
+    warm_start: Optional[WarmStartSettings] = Field(
+        None, description="Start from an earlier search's trials; null = a search that starts from nothing.")
+    resources: ResourceSettings = Field(ResourceSettings(), description="What each trial reserves from Ray.")
+    storage: Optional[str] = Field(None, description="Ray Tune's results and checkpoints: a folder, a shared "
+                                                     "mount, s3:// or gs://; null = ./ray_results.")
+    max_failures: int = Field(0, ge=0, description="Retries of a crashed trial, from its last checkpoint.")
+    fail_fast: bool = Field(False, description="Stop the whole search at the first failed trial.")
+    refit: bool = Field(False, description="The winner trained again on train + validation, the model exported "
+                                           "and registered.")
 
     @model_validator(mode="after")
     def _objectives_replace_metric(self):
@@ -223,24 +279,37 @@ class SearchSettings(Strict):
 
 
 class TrackingSettings(Strict):
-    uri: str = "sqlite:///mlflow.db"
-    experiment: Optional[str] = None  # null = the space's name
-    # Seconds a finished search waits for an unreachable MLflow to take its record (exit 3 after).
-    outage_wait: float = Field(600, ge=0)
+    """Where the search's MLflow record goes (`tracking:`)."""
+
+    uri: str = Field("sqlite:///mlflow.db", description="The MLflow tracking store: sqlite:///PATH, http(s):// "
+                                                        "of a running mlflow server, or a database MLflow "
+                                                        "supports.")
+    experiment: Optional[str] = Field(None, description="The MLflow experiment; null = the space's name.")
+    outage_wait: float = Field(600, ge=0, description="Seconds a finished search waits for an unreachable MLflow "
+                                                      "to take its record (exit 3 after).")
 
 
 class Distribution(Strict):
     """One search dimension: exactly one of these keys, and `when` for a dimension that
-    exists only under other dimensions' values (search/conditions.py)."""
+    exists only under other dimensions' values."""
 
-    choice: Optional[list[Any]] = None
-    grid: Optional[list[Any]] = None
-    uniform: Optional[tuple[float, float]] = None
-    loguniform: Optional[tuple[float, float]] = None
-    randint: Optional[tuple[int, int]] = None  # [low, high], both included
-    quniform: Optional[tuple[float, float, float]] = None  # [low, high, q]
-    # {choice key: [values]}: searched only in trials where every named key holds one of its values.
-    when: Optional[dict[str, list[Any]]] = None
+    # Exactly one kind (checked by _exactly_one; the JSON Schema says it with oneOf).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": [kind]} for kind in ("choice", "grid", "uniform", "loguniform", "randint",
+                                                     "quniform")]})
+
+    choice: Optional[list[Any]] = Field(None, description="One of these values (Optuna: a categorical).")
+    grid: Optional[list[Any]] = Field(None, description="Each of these values, enumerated by the grid and random "
+                                                        "algorithms (a choice for Optuna).")
+    uniform: Optional[tuple[float, float]] = Field(None, description="[low, high]: a float between them.")
+    loguniform: Optional[tuple[float, float]] = Field(
+        None, description="[low, high], low above 0: a float, uniform in its logarithm.")
+    randint: Optional[tuple[int, int]] = Field(None, description="[low, high]: an integer, both included.")
+    quniform: Optional[tuple[float, float, float]] = Field(
+        None, description="[low, high, q]: a float between low and high, a multiple of q.")
+    when: Optional[dict[str, list[Any]]] = Field(
+        None, description="{choice key: [values]}: the dimension is searched only in trials where every named "
+                          "key holds one of its values.")
 
     @model_validator(mode="after")
     def _exactly_one(self):
@@ -296,16 +365,27 @@ class Distribution(Strict):
 
 
 class Spec(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    task: str
-    data: dict[str, Any] = {}
-    model: dict[str, Any]
-    train: TrainSettings = TrainSettings()
-    search: SearchSettings = SearchSettings()
-    space: dict[str, Distribution] = {}
-    tracking: TrackingSettings = TrackingSettings()
+    """A space file: one search (`python -m search.run FILE`). Every key is checked before anything
+    starts; an unknown key anywhere is an error."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                      description="The search's name (letters, digits, _ . -); the MLflow experiment's default "
+                                  "name.")
+    task: str = Field(description="A task in data/ (electricity or series, tweets or text, images), or your own "
+                                  "Task subclass as module:Class.")
+    data: dict[str, Any] = Field({}, description="The task's options (each task's data keys); path null = its "
+                                                 "built-in data.")
+    model: dict[str, Any] = Field(description="name: a model in models/ (simple_rnn, lstm, bilstm, vgg13, "
+                                              "resnet18) or your own module:callable; the other keys are its "
+                                              "options.")
+    train: TrainSettings = Field(TrainSettings(), description="How every trial trains.")
+    search: SearchSettings = Field(SearchSettings(), description="How the search runs.")
+    space: dict[str, Distribution] = Field(
+        {}, description="The searched dimensions: a dotted key into data, model or train (train.lr), and its "
+                        "distribution.")
+    tracking: TrackingSettings = Field(TrackingSettings(), description="Where the MLflow record goes.")
     # Where the spec came from, for messages and the MLflow artifact (not a YAML key).
-    source: str = Field("<spec>", exclude=True)
+    source: SkipJsonSchema[str] = Field("<spec>", exclude=True)
 
     @property
     def experiment(self) -> str:
