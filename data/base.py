@@ -42,6 +42,25 @@ class TaskOptions(BaseModel):
 
 @dataclass
 class Splits:
+    """What `Task.splits` returns: (inputs, targets) tensors for each split, and what the
+    model and the metrics need to know about them.
+
+    Attributes:
+        train: Inputs and targets the trial trains on.
+        val: Inputs and targets that select epochs and trials.
+        test: Inputs and targets scored once, after the search, for the best trial.
+        model_inputs: Keyword arguments the data fixes for the model (`input_size`,
+            `num_classes`, ...), as `Task.model_inputs` gives them.
+        class_names: Classification: the label names in label order.
+        target_scale: Regression: scaled targets back to the series' units,
+            `units = scaled * target_scale + target_offset`.
+        target_offset: See `target_scale`.
+        batch_transform: Applied to every batch of every split on the trial's device, before
+            `train_transform`: the splits may stay compact (uint8 pixels).
+        train_transform: Applied to training batches only (augmentation), or None.
+        info: Anything else the task wants to hand to a trial.
+    """
+
     train: tuple[torch.Tensor, torch.Tensor]
     val: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
@@ -60,6 +79,22 @@ class Splits:
 
 
 class Task:
+    """A task: how to load its data once per search, and how a trial turns it into tensors.
+
+    Subclass it, give it a `kind`, an `Options` model (its `data:` keys) and the four methods
+    `load`, `splits`, `model_inputs` and `example_input`; the rest are optional. A space
+    names a task of yours as `module:Class` (`task: my_tasks:SalesTask`); a built-in one is
+    registered by name with `register_task`.
+
+    Attributes:
+        name: The name a space gives in `task:` (a task of yours: its import path).
+        aliases: Other names a space may give.
+        kind: `classification` or `regression`.
+        Options: The pydantic model of the space's `data:` keys (a `TaskOptions`).
+        searchable: The `data:` keys a space may search; the rest are fixed when the data is
+            loaded once per search.
+    """
+
     name: ClassVar[str]
     # Other names a space may give in `task:` (the name written is the one shown and logged).
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -138,6 +173,7 @@ TASKS: Registry[Task] = Registry("task", {
 
 
 def register_task(cls: type[Task]) -> type[Task]:
+    """Registers a built-in task class under its `name` and `aliases` (add its module to `TASKS`)."""
     task = cls()
     for name in (cls.name, *cls.aliases):
         TASKS.register(name)(task)

@@ -33,6 +33,17 @@ Probability = Annotated[float, pydantic.Field(ge=0.0, lt=1.0)]
 
 
 def register_model(name: str):
+    """Registers a built-in model under `name`, the `model.name` a space gives.
+
+    Decorates a function that returns a plain `nn.Module`: its keyword arguments with
+    defaults are the `model:` options a space may set and search (checked against their
+    annotations), and its arguments without defaults are filled from the data.
+
+        @register_model("tiny_gru")
+        def tiny_gru(input_size: int, output_size: int, hidden: int = 32) -> nn.Module: ...
+
+    A network of your own needs no registration: name it `module:callable` in the space.
+    """
     return MODELS.register(name)
 
 

@@ -30,7 +30,50 @@ RECORD_PENDING_EXIT = 3  # finished, but MLflow did not take the whole record: s
 
 @dataclass
 class SearchResult:
-    """What a search produced; also in MLflow (the search run `search_run_id`)."""
+    """What a search produced; also in MLflow (the search run `search_run_id`).
+
+    Attributes:
+        status: `finished`, `no_result` (no trial produced a finite value of the search metric)
+            or `interrupted`; `exit_code` is the command line's exit status for it.
+        name: The space's name.
+        search_run_id: The MLflow search run; each trial is a run nested under it.
+        experiment_id: The MLflow experiment.
+        tracking_uri: The MLflow tracking store the record went to.
+        experiment_dir: Ray Tune's folder of the search: `resume=` it to continue an
+            interrupted search.
+        trials: The end-of-search table, a row per trial, best first.
+        data_digest: The data's identity, as the search run's MLflow dataset input has it.
+        best_trial_id: The Ray trial id of the best trial (with several objectives, the front
+            member `search.select` picked).
+        best_config: The best trial's config as dotted keys, as its run's params
+            (`{"train.lr": 0.003, ...}`); a dimension it did not search (`when:`) is left out.
+        selection_value: The best trial's best epoch by the search metric.
+        test_metrics: The best trial's metrics on the test split, evaluated once.
+        baselines: The yardsticks on the same test split (`baseline_<name>_test_<metric>`).
+        model_uri: `runs:/<search run id>/best_model`: the model exported (with a re-evaluation,
+            the winner's best seed; with a refit, the refit model).
+        registered_model: `models:/<name>/<version>`, where the store has a registry.
+        reevaluation: With `search.reevaluate`: a row per re-evaluated trial (trial, seeds,
+            values, mean, std, winner).
+        reeval_winner_trial_id: With `search.reevaluate`: the configuration with the best mean
+            over its fresh seeds.
+        reeval_metrics: With `search.reevaluate`: the figures logged on the search run
+            (`reeval_<metric>_mean`, `test_<m>_mean`, ...).
+        reevaluation_skipped: Why the re-evaluation did not run, where a budget left too little
+            for it.
+        budget_spent: With `search.budget`: `time` or `trial_epochs` when one ran out.
+        budget_used: With `search.budget`: `budget_time_used_s` and `budget_trial_epochs_used`.
+        warm_start: With `search.warm_start`: its source and counts, as the search run records
+            them (`search.warm_start_from`, `warm_start_told`, ...).
+        refit_metrics: With `search.refit`: the refit model's metrics on the test split
+            (`refit_test_*`).
+        record_pending: Writes MLflow did not take within `tracking.outage_wait`; they wait in
+            the spool of `experiment_dir` for `python -m search.sync` (or a resume).
+        champion_decision: The registered version's alias decision, with its reason.
+        pareto: With several `search.objectives`: the Pareto front, a row per member by the
+            first objective (trial, each objective at its best epoch, its test metrics,
+            `selected`).
+    """
 
     status: Literal["finished", "no_result", "interrupted"]
     name: str
@@ -142,11 +185,30 @@ def run_search(space: str | Path | Mapping[str, Any], *, overrides: Sequence[str
                resume: bool | str = False, time_budget: str | float | None = None) -> SearchResult:
     """Runs one search to its end (or its interruption) and returns what it found.
 
-    `space`: a space file's path, or a dict in the same schema. `overrides`: "KEY=VALUE"
-    strings as --set. `time_budget`: search.budget.time ("30m", "2h", or seconds).
-    `resume`: True continues the last interrupted search of this space, a path the one in
-    that Ray Tune folder; the other arguments may repeat what the search was started with,
-    and anything different is refused.
+    The command line (`python -m search.run`) is a thin layer over this function: each
+    argument is one of its options. Each call starts Ray and stops it at its end, unless Ray
+    was already running (`ray.init()` of your own), which it then uses. Nothing here calls
+    `sys.exit`, so a notebook can run one search after another in one process.
+
+    Args:
+        space: A space file's path, or a dict in the same schema.
+        overrides: `KEY=VALUE` strings, as `--set` takes them (`"train.epochs=3"`).
+        smoke: Shrink the search to seconds, as `--smoke`: at most 4 trials and 2 epochs on a
+            small slice of the data.
+        tracking_uri: `tracking.uri`, as `--tracking-uri`.
+        storage: `search.storage`, as `--storage`.
+        address: Join an existing Ray cluster (`auto` or `HOST:PORT`), as `--address`.
+        resume: `True` continues the last interrupted search of this space, a path the one in
+            that Ray Tune folder; the other arguments may repeat what the search was started
+            with, and anything different is refused.
+        time_budget: `search.budget.time` (`"30m"`, `"2h"`, or seconds), as `--time-budget`.
+
+    Returns:
+        What the search found, as its MLflow record holds it.
+
+    Raises:
+        SpecError: Bad input (its text is the one line the command line prints); nothing was
+            started or logged.
     """
     from search.pipeline import continue_search, start_search
 

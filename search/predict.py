@@ -32,6 +32,17 @@ BATCH = 1024
 
 @dataclass
 class Predictor:
+    """A search's model with the preprocessing it was trained with: call it on raw inputs.
+
+    `predict(raw)` gives class names (classification) or values in the series' own units
+    (regression, a row per series and a value per step of the horizon).
+
+    Attributes:
+        model: The network, in eval mode.
+        preprocessing: What the search fitted on the training data (`preprocessing.json`).
+        task: The task that made the model; it encodes raw inputs and decodes outputs.
+    """
+
     model: torch.nn.Module
     preprocessing: dict[str, Any]
     task: Any
@@ -51,8 +62,16 @@ class Predictor:
 
 
 def load_predictor(model_uri: str, tracking_uri: str | None = None) -> Predictor:
-    """The model at `model_uri` (runs:/..., models:/name/version, or a local folder) with its
-    preprocessing; `tracking_uri` where the store is not MLflow's current one."""
+    """The model at `model_uri` with its preprocessing, ready for raw inputs.
+
+    Args:
+        model_uri: `runs:/<search run id>/best_model`, `models:/<name>/<version>`,
+            `models:/<name>@champion`, or a local folder.
+        tracking_uri: The MLflow store, where it is not MLflow's current one.
+
+    Returns:
+        A callable: raw texts, a series' recent values or images in, predictions out.
+    """
     import mlflow
 
     from search.data import get_task
