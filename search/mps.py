@@ -3,7 +3,7 @@
 Without MPS, processes on one GPU take turns on it (time slicing): four `gpu: 0.25`
 trials of small networks get far less than four times one trial. Under MPS their
 kernels run side by side. The cluster files start the MPS control daemon on every GPU
-node before Ray (README, "Several trials on one GPU"); this says at a search's start
+node before Ray (docs/clusters.md, "Several trials on one GPU"); this says at a search's start
 whether the GPU nodes Ray knows have it running.
 """
 
@@ -56,7 +56,7 @@ def gpu_sharing_line(gpu_share: float) -> str | None:
     runs = f"{head} NVIDIA MPS runs on {under_mps} of {gpu_nodes} GPU node(s)"
     if under_mps == gpu_nodes:
         return f"{runs}: trials on one GPU run side by side"
-    return f"{runs}; without it trials on one GPU take turns (README: Several trials on one GPU)"
+    return f"{runs}; without it trials on one GPU take turns (docs/clusters.md: Several trials on one GPU)"
 
 
 def report_gpu_sharing(gpu_share: float) -> None:

@@ -1,8 +1,8 @@
 """The MLflow record of a search: every name a search writes and `search.compare` reads.
 
 The writer (search/tracking.py, search/pipeline.py), the reader (search/compare/) and the
-tests take the names from here, so the two sides cannot drift apart; README's "Results in
-MLflow" tables document them for users (tests/test_record.py holds the two together).
+tests take the names from here, so the two sides cannot drift apart; the tables of
+docs/results.md document them for users (tests/test_record.py holds the two together).
 Pure Python, no MLflow or Ray import: the spec's validation and quick readers import it.
 """
 

@@ -105,7 +105,7 @@ def _reason(uri: str, err: Exception) -> str:
     if uri.startswith("http"):
         if "NewConnectionError" in text or "Connection refused" in text:
             return ("no MLflow server answers there (connection refused); start one (`mlflow server "
-                    "--host HOST --port PORT`, README \"For a team\") or give another URI")
+                    "--host HOST --port PORT`, docs/results.md \"For a team\") or give another URI")
         if "NameResolution" in text or "Name or service not known" in text:
             return "unknown host name; give a host this machine can resolve"
         if "timed out" in text.lower() or "Timeout" in text:

@@ -136,7 +136,7 @@ def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
         installed = version(requirement.name)
         assert requirement.specifier.contains(installed), (
             f"{requirement.name} {installed} is installed, pyproject.toml pins {requirement}: "
-            "README's 'Moving to a new Ray, MLflow or Optuna' says how to move a pin")
+            "docs/upgrading.md ('Moving to a new Ray, MLflow or Optuna') says how to move a pin")
 
 
 def test_optunasearch_hands_over_the_optuna_trial_a_constraint_is_set_on():

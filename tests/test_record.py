@@ -12,12 +12,11 @@ from tests.helpers import REPO
 
 
 def documented_names() -> set[str]:
-    """What README's "Results in MLflow" section writes in backticks, as names: `a=b`
-    gives a and b, `best_checkpoint/` gives best_checkpoint; `space.<key>` and `baseline_*`
+    """What the docs' "Results in MLflow" page (docs/results.md) writes in backticks, as names:
+    `a=b` gives a and b, `best_checkpoint/` gives best_checkpoint; `space.<key>` and `baseline_*`
     name families of names, and give their prefixes space. and baseline_."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Results in MLflow"):]
-    section = section[:section.index("\n## ", 1)]
+    section = (REPO / "docs" / "results.md").read_text()
+    assert section.startswith("# Results in MLflow")
     section = re.sub(r"```.*?```|``.*?``", "", section, flags=re.DOTALL)  # code blocks, filters
     names = set()
     for token in re.findall(r"`([^`]+)`", section):
@@ -63,13 +62,13 @@ RECORD_NAMES = {  # every name record.py defines for the record, by what it is
 
 
 @pytest.mark.parametrize("what", sorted(RECORD_NAMES))
-def test_readme_documents_every_name(what):
+def test_the_results_page_documents_every_name(what):
     missing = [name for name in RECORD_NAMES[what] if name not in documented_names()]
-    assert not missing, f"README's 'Results in MLflow' does not name these {what}: {missing}"
+    assert not missing, f"docs/results.md ('Results in MLflow') does not name these {what}: {missing}"
 
 
-def test_every_name_of_the_record_is_checked_against_readme():
-    # A name added to record.py must be added above (and so to README) too.
+def test_every_name_of_the_record_is_checked_against_the_docs():
+    # A name added to record.py must be added above (and so to docs/results.md) too.
     checked = {name for names in RECORD_NAMES.values() for name in names}
     constants = {f"{prefix}{key}": value for prefix, namespace in (("", record), ("Role.", Role), ("Status.", Status),
                                                                   ("Spent.", Spent), ("LeftOut.", LeftOut))

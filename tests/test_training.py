@@ -134,7 +134,7 @@ def test_mps_line_asks_each_gpu_node(local_ray):
     # The session's Ray declares one GPU and this machine runs no MPS daemon.
     line = gpu_sharing_line(0.25)
     assert line == ("[search] gpu 0.25 per trial (4 trials per GPU): NVIDIA MPS runs on 0 of 1 GPU node(s); "
-                    "without it trials on one GPU take turns (README: Several trials on one GPU)")
+                    "without it trials on one GPU take turns (docs/clusters.md: Several trials on one GPU)")
 
 
 @pytest.mark.slow
