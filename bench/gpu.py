@@ -67,7 +67,7 @@ _LOADED: dict = {}
 def _spec_and_splits(job: dict):
     from search.data import get_task
 
-    from search.spec import load_spec
+    from search.validation import load_spec
 
     overrides = (QUICK_IMAGES if job["quick"] else FULL_IMAGES) if job["case"] != "bilstm" else []
     overrides = [*overrides, f"train.epochs={job['epochs']}", "train.patience=null",

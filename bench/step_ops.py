@@ -81,7 +81,7 @@ def count(action) -> DispatchedOps:
 
 
 def spec_of(case: str, batch: int):
-    from search.spec import load_spec
+    from search.validation import load_spec
 
     space, small = CASES[case]
     return load_spec(REPO / space, [*small, f"train.batch_size={batch}", "train.patience=null"])

@@ -37,7 +37,7 @@ from search import record
 from search.durations import format_duration
 from search.errors import SpecError
 from search.record import Spent
-from search.spec import BudgetSettings, Spec
+from search.spec import BudgetSettings
 
 # How often the time used is written to the search run while trials run: what a driver that
 # is killed (not interrupted) loses of its accounting; a resume counts on from the record.
@@ -159,24 +159,6 @@ class Budget:
                         f"trials' measured epoch times, {min(at_once, runs)} at a time), "
                         f"{format_duration(max(0.0, left))} of the budget are left")
         return None
-
-
-def reevaluation_skip_reason(spec: Spec, budget: Budget, logger, tracker) -> str | None:
-    """Why the search's re-evaluation does not fit in what is left of its budget; None when it does.
-    Its runs' epoch times are estimated as those of the trials whose configurations they train
-    again (measured beside as many other trials as the re-evaluation runs at once)."""
-    from search.reevaluate import plan, remaining_jobs
-
-    jobs = remaining_jobs(plan(spec, logger)[1], tracker)
-    if not jobs:
-        return None
-    every = [seconds for trial in logger.trials.values() for seconds in epoch_seconds(trial.history)]
-    fallback = sum(every) / len(every) if every else 0.0
-    seconds = []
-    for job in jobs:
-        own = epoch_seconds(logger.trials[job.config_of].history)
-        seconds.append(sum(own) / len(own) if own else fallback)
-    return budget.reevaluation_skip_reason(spec.train.epochs, seconds, spec.search.max_concurrent)
 
 
 def epoch_seconds(history: list[dict]) -> list[float]:

@@ -8,7 +8,8 @@ from search.data import get_task
 from search.layers import layer_table
 from search.models import count_parameters
 from search.preflight import build_and_check, check_user_code
-from search.spec import Spec, describe_trial_epochs
+from search.spec import Spec
+from search.variants import describe_trial_epochs
 
 
 def print_dry_run(spec: Spec) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from search.api import SearchResult, check_same_as_started
-from search.budget import Budget, reevaluation_skip_reason
+from search.budget import Budget
 from search.capsule import capsule, log_capsule
 from search.checkpoints import CheckpointRefused
 from search.cluster import (
@@ -60,13 +59,13 @@ from search.record import (
     Status,
     space_param,
 )
-from search.reevaluate import Reevaluation, reevaluate, trial_table_columns, winner_params
+from search.reevaluate import Reevaluation, reevaluate, reevaluation_skip_reason, trial_table_columns, winner_params
 from search.refit import refit
 from search.resource_use import search_hours
-from search.resume import ResumeRecord, find_experiment_dir, read_record, write_record
+from search.result import SearchResult
+from search.resume import ResumeRecord, check_same_as_started, find_experiment_dir, read_record, write_record
 from search.schedulers import nothing_to_compare
-from search.space import expected_trials
-from search.spec import Spec, describe_trial_epochs, validate_spec
+from search.spec import Spec
 from search.spool import spool_folder
 from search.storage import check_storage_reaches_every_node, check_storage_writable, resolve_storage
 from search.summary import display_table, to_markdown, trials_table
@@ -74,6 +73,8 @@ from search.sync import print_record_pending, replay_spool
 from search.tracking import Tracker, TrialLogger, log_params, trial_params
 from search.tracking_store import check_tracking_store
 from search.user_code import shipped_paths
+from search.validation import validate_spec
+from search.variants import describe_trial_epochs, trial_count
 from search.warm_start import WarmStart, plan_warm_start
 
 
@@ -124,7 +125,7 @@ def _run(spec: Spec, raw: dict, smoke: bool, address: str | None, previous: Resu
     # A warm start reads its source now, so a refused one starts nothing; a resumed search has
     # its searcher's state, told trials and queued re-runs included, from Tune's saved state.
     warm = plan_warm_start(spec, identity, tracking_uri) if previous is None and spec.search.warm_start else None
-    idle = nothing_to_compare(spec, expected_trials(spec))
+    idle = nothing_to_compare(spec, trial_count(spec))
     if idle:
         print(f"[search] warning: {idle}", file=sys.stderr, flush=True)
     py_modules = shipped_paths(user_import_paths(spec))
@@ -213,7 +214,7 @@ def _tracked_search(spec: Spec, raw: dict, smoke: bool, task, loaded, identity: 
                           experiment_dir=experiment_dir, trials=None, data_digest=identity.digest)
     # A spent budget is a normal end, however few of the planned trials ran.
     budget_ended = budget is not None and budget.spent_on is not None
-    if results is None or logger.unfinished or (logger.trials_created < expected_trials(spec) and not budget_ended):
+    if results is None or logger.unfinished or (logger.trials_created < trial_count(spec) and not budget_ended):
         logger.end_unfinished()
         result.trials = _log_summary(tracker, spec, logger)
         _end_budget(tracker, budget, result)

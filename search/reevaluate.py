@@ -30,6 +30,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from search import record
+from search.budget import Budget, epoch_seconds
 from search.evaluate import Evaluation, trial_at_checkpoint
 from search.no_repeats import config_key
 from search.pbt_schedule import replay_of
@@ -284,3 +285,19 @@ def trial_table_columns(outcome: Reevaluation | None) -> dict[str, dict[str, flo
 
 def winner_params(outcome: Reevaluation) -> dict[str, str]:
     return {record.REEVAL_WINNER_TRIAL_ID: outcome.winner} if outcome.winner else {}
+
+
+def reevaluation_skip_reason(spec: Spec, budget: Budget, logger, tracker) -> str | None:
+    """Why the search's re-evaluation does not fit in what is left of its budget; None when it does.
+    Its runs' epoch times are estimated as those of the trials whose configurations they train
+    again (measured beside as many other trials as the re-evaluation runs at once)."""
+    jobs = remaining_jobs(plan(spec, logger)[1], tracker)
+    if not jobs:
+        return None
+    every = [seconds for trial in logger.trials.values() for seconds in epoch_seconds(trial.history)]
+    fallback = sum(every) / len(every) if every else 0.0
+    seconds = []
+    for job in jobs:
+        own = epoch_seconds(logger.trials[job.config_of].history)
+        seconds.append(sum(own) / len(own) if own else fallback)
+    return budget.reevaluation_skip_reason(spec.train.epochs, seconds, spec.search.max_concurrent)

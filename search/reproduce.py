@@ -72,7 +72,7 @@ def read_logged(client, run_id: str) -> Logged:
     from mlflow.exceptions import MlflowException
 
     from search.dotted import unflatten
-    from search.spec import validate_spec
+    from search.validation import validate_spec
 
     try:
         run = client.get_run(run_id)

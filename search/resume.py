@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow.fs
 
+from search.dotted import flatten
 from search.errors import SpecError
+from search.spec import apply_overrides
+from search.storage import resolve_storage
+from search.validation import validate_spec
 
 RECORD = "search_run.json"
 
@@ -66,3 +70,31 @@ def find_experiment_dir(storage: str, space_name: str, wanted: str) -> str:
         if read_record(folder) is not None:
             return folder
     raise SpecError(f"--resume: no search of {space_name!r} to resume under {storage}")
+
+
+def first_difference(started: dict[str, Any], now: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    flat_started, flat_now = flatten(started), flatten(now)
+    for key in dict.fromkeys([*flat_now, *flat_started]):
+        if flat_started.get(key, "<unset>") != flat_now.get(key, "<unset>"):
+            return key, flat_started.get(key, "<unset>"), flat_now.get(key, "<unset>")
+    return None
+
+
+def check_same_as_started(record, overrides: Sequence[str], smoke: bool) -> None:
+    """A re-typed original command is accepted; a changed value is refused, naming it.
+
+    Compared as resolved settings, so `--tracking-uri sqlite:///mlflow.db` matches a search
+    started without it (that is the default)."""
+    started = validate_spec(record.spec, source="--resume").model_dump()
+    started["tracking"]["uri"] = record.tracking_uri
+    now = validate_spec(apply_overrides(record.spec, list(overrides), "--resume"), source="--resume").model_dump()
+    for settings in (started, now):  # null and ./ray_results are the same place
+        settings["search"]["storage"] = resolve_storage(settings["search"]["storage"])
+    difference = first_difference(started, now)
+    if difference is not None:
+        key, started, given = difference
+        raise SpecError(f"--resume: {key} was {started!r} when the search started, {given!r} now; a "
+                        "resumed search runs as it was started (leave the option out, or give the "
+                        "value it started with)")
+    if smoke and not record.smoke:
+        raise SpecError("--resume: --smoke: the search was started without --smoke")

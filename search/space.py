@@ -6,13 +6,13 @@ Optuna distributions itself, and the grid/random variant generator samples them.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 from ray import tune
 
 from search import conditions
 from search.dotted import flatten
-from search.spec import Distribution, Spec, enumerated_keys, trial_count
+from search.spec import Distribution, Spec
 
 
 def to_tune_domain(dist: Distribution, algorithm: str):
@@ -40,11 +40,6 @@ def param_space(spec: Spec) -> dict[str, Any]:
         section, _, option = key.partition(".")
         config[section][option] = to_tune_domain(dist, spec.search.algorithm)
     return config
-
-
-def expected_trials(spec: Spec) -> int:
-    """How many trials the whole search makes (grid dimensions multiply the samples)."""
-    return trial_count(spec)
 
 
 # --- conditional spaces (`when:`, search/conditions.py) and Optuna's define-by-run space --------
@@ -114,27 +109,3 @@ def nested(values: dict[str, Any]) -> dict[str, Any]:
         section, _, option = key.partition(".")
         config.setdefault(section, {})[option] = value
     return config
-
-
-def conditional_variants(spec: Spec, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Random or grid search's trials over a space with conditions, as dotted searched keys:
-    num_samples passes, each every active combination of the enumerated dimensions with its
-    own seeded draw of the others (search/conditions.py), at most `limit` of them.
-
-    Drawn here rather than by Ray's variant generator: it has no conditional dimensions, and
-    the functions of its own workaround (`tune.sample_from`) are not given its seeded random
-    state. The draws are Ray Tune's own domains' samplers, seeded by search.seed.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(spec.search.seed)
-    domains = {key: to_tune_domain(dist, "random") for key, dist in spec.space.items()}
-    enumerated, order = enumerated_keys(spec), suggestion_order(spec)
-    made = 0
-    for _ in range(spec.search.num_samples):
-        for values in conditions.variants(spec.space, enumerated, lambda key: domains[key].sample(random_state=rng),
-                                          order):
-            if limit is not None and made >= limit:
-                return
-            made += 1
-            yield values

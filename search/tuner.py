@@ -18,11 +18,12 @@ from search.mutations import mutation_keys
 from search.no_repeats import NoRepeats
 from search.objective_feedback import ObjectiveFeedback
 from search.schedulers import build_scheduler
-from search.space import DefineByRun, conditional_variants, expected_trials, nested, param_space
+from search.space import DefineByRun, nested, param_space
 from search.spec import Spec
 from search.stale_checkpoints import RepairStaleCheckpoints
 from search.storage import resolve_storage
 from search.trainable import train_trial
+from search.variants import conditional_variants, trial_count
 from search.warm_start import WarmStart, tell_optuna
 
 
@@ -122,7 +123,7 @@ def build_tuner(spec: Spec, loaded: Any, run_name: str, callbacks: list, budget:
     budget_callbacks, stopper = budget_parts(budget)
     # The repair matters only on resume, but a restored Tuner has the callbacks it began with.
     tuner = _tuner(spec, loaded, searcher.param_space, tune.TuneConfig(
-        search_alg=searcher.algorithm, scheduler=build_scheduler(spec, expected_trials(spec)),
+        search_alg=searcher.algorithm, scheduler=build_scheduler(spec, trial_count(spec)),
         num_samples=searcher.num_samples,
     ), resolve_storage(spec.search.storage), run_name, [RepairStaleCheckpoints(), *callbacks, *budget_callbacks],
         stopper)

@@ -13,8 +13,8 @@ from search.budget import Budget, BudgetStopper
 from search.durations import format_duration, parse_duration
 from search.record import Status
 from search.run import main
-from search.spec import load_spec
 from search.tracking import Tracker
+from search.validation import load_spec
 from tests.helpers import search_and_trial_runs, write_space
 
 # Up to 60 one-CPU trials of a tiny network, two at a time; 4 epochs each, so a budget of a

@@ -18,9 +18,10 @@ from search.compare.store import load_searches
 from search.dotted import flatten, sampled_values
 from search.errors import SpecError
 from search.run import main
-from search.space import DefineByRun, conditional_variants, param_space
-from search.spec import load_spec, trial_count
+from search.space import DefineByRun, param_space
 from search.tracking import trial_params
+from search.validation import load_spec
+from search.variants import conditional_variants, trial_count
 from tests.helpers import SPACES, search_and_trial_runs, write_space
 
 # Momentum for SGD and RMSprop only; nesterov-style chain: a learning-rate decay factor only

@@ -17,8 +17,8 @@ from search.constraints import INFEASIBLE_RESULT, broken, parse_constraint, viol
 from search.errors import SpecError
 from search.objective_feedback import ObjectiveFeedback
 from search.record import Status
-from search.spec import load_spec, validate_spec
 from search.tracking import Tracker, TrialLogger
+from search.validation import load_spec, validate_spec
 from tests.helpers import write_space
 
 

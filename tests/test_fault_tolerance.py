@@ -14,18 +14,18 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.api import check_same_as_started
 from search.checkpoints import CheckpointRefused, load_checkpoint_folder
 from search.cluster import own_ray_settings
 from search.errors import SpecError
 from search.record import Status
-from search.resume import ResumeRecord, write_record
+from search.resume import ResumeRecord, check_same_as_started, write_record
 from search.run import main
-from search.spec import apply_overrides, load_spec, read_yaml
+from search.spec import apply_overrides, read_yaml
 from search.stale_checkpoints import RepairStaleCheckpoints, newest_complete_checkpoint
 from search.storage import check_storage_reaches_every_node
 from search.tracking import Tracker, TrialLogger
 from search.trainable import CHECKPOINT_FILE
+from search.validation import load_spec
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
 # Slow enough per epoch (small batches) that a search can be caught mid-way.

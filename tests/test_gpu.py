@@ -16,7 +16,7 @@ import torch
 
 from search import gpu_memory
 from search.gpu_memory import TrialOutOfMemory
-from search.spec import load_spec
+from search.validation import load_spec
 from tests.helpers import SPACES, make_trial
 
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ from search.errors import SpecError
 from search.objective_feedback import ObjectiveFeedback
 from search.pareto import non_dominated, select
 from search.run import main
-from search.spec import validate_spec
+from search.validation import validate_spec
 from tests.helpers import write_space
 
 TWO = [{"metric": "val_loss", "mode": "min"}, {"metric": "params", "mode": "min"}]

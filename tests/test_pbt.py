@@ -20,8 +20,8 @@ from search.pbt_schedule import (
     schedule_csv,
     schedule_rows,
 )
-from search.spec import validate_spec
 from search.training import Trial
+from search.validation import validate_spec
 from tests.helpers import make_trial
 
 SPACE = {"train.lr": {"loguniform": [1e-4, 1e-2]}, "train.weight_decay": {"choice": [0.0, 1e-5, 1e-4]},

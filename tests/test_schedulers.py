@@ -16,7 +16,7 @@ from search.errors import SpecError
 from search.no_repeats import NoRepeats
 from search.ray_internals import RayInternalsChanged, use_one_bracket_shape
 from search.schedulers import SuccessiveHalving, bracket_size, nothing_to_compare, rungs
-from search.spec import load_spec, validate_spec
+from search.validation import load_spec, validate_spec
 from tests.helpers import SPACES
 
 

@@ -14,8 +14,8 @@ import torch
 from search.errors import SpecError
 from search.gpu_memory import TrialOutOfMemory, out_of_memory_fails_the_trial
 from search.mps import gpu_sharing_line, mps_daemon_running
-from search.spec import load_spec
 from search.training import Trial, TrialDiverged
+from search.validation import load_spec
 from tests.helpers import REPO, SPACES, make_trial
 
 # 24 digits, 18 of them for training: batches of 8, 8 and 2.

@@ -17,7 +17,7 @@ from search.errors import SpecError
 from search.lineage import SEARCH_CONTEXT, DataIdentity, log_data_input, logged_data_digest
 from search.record import LeftOut, Role, Status
 from search.run import main
-from search.spec import load_spec
+from search.validation import load_spec
 from search.warm_start import inside_space, plan_warm_start
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
