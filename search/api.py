@@ -16,9 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from search.result import SearchResult
-from search.spec import Spec, apply_overrides, read_yaml
-from search.validation import validate_spec
+from search.space.spec import Spec, apply_overrides, read_yaml
+from search.space.validation import validate_spec
+from search.tuning.result import SearchResult
 
 __all__ = ["run_search", "SearchResult"]
 
@@ -83,7 +83,7 @@ def run_search(space: str | Path | Mapping[str, Any], *, overrides: Sequence[str
     that Ray Tune folder; the other arguments may repeat what the search was started with,
     and anything different is refused.
     """
-    from search.pipeline import continue_search, start_search
+    from search.tuning.pipeline import continue_search, start_search
 
     raw, source = read_space(space)
     every_override = command_line_overrides(overrides, tracking_uri, storage, time_budget)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.lineage import logged_data_digest
 from search.run import main
+from search.tracking.lineage import logged_data_digest
 from tests.helpers import SPACES, search_and_trial_runs, write_space
 
 pytestmark = pytest.mark.slow
