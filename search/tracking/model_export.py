@@ -1,12 +1,19 @@
 """The best trial's network, handed back as an MLflow PyTorch model.
 
 Saved as an MLflow PyTorch model (mlflow.pytorch.save_model, with a signature and an
-input example from the test split), logged on the search run as `best_model` and
-registered in MLflow's Model Registry under the experiment's name, one new version per
-search, which search/tracking/champion.py makes the challenger and, where it earns it, the
-champion. Beside the network, in the model's `extra_files`, travels `preprocessing.json`: what `search.predict` needs to turn
-raw inputs (texts, a series' recent values, images) into model inputs and the outputs
-into predictions (the vocabulary, the scaler, the class names).
+input example from the test split) and logged the way MLflow 3 logs a model: a LoggedModel
+named `best_model` whose source is the search run (the experiment's Models tab lists it,
+and `runs:/<search run id>/best_model` resolves to it), registered by its model URI
+(`models:/<model id>`) in MLflow's Model Registry under the experiment's name, one new
+version per search, which search/tracking/champion.py makes the challenger and, where it
+earns it, the champion. Beside the network, in the model's `extra_files`, travels
+`preprocessing.json`: what `search.predict` needs to turn raw inputs (texts, a series'
+recent values, images) into model inputs and the outputs into predictions (the
+vocabulary, the scaler, the class names).
+
+Why not mlflow.pytorch.log_model: it writes to MLflow at once, and a search's record goes
+through the spool (search/tracking/record_writer.py), so an outage never stops the search;
+the model is saved here and the steps log_model takes are made by the record's writer.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from search.cluster.user_code import shipped_paths
 from search.record import BEST_MODEL as MODEL_NAME
 from search.record import PREPROCESSING as PREPROCESSING_FILE
 from search.space.spec import Spec
+from search.tracking.mlflow_internals import use_tracking_uri
 from search.tracking.record_writer import Deferred
 from search.trial.preflight import user_import_paths
 from search.tuning.evaluate import Evaluation
@@ -90,7 +98,7 @@ def log_best_model(tracker, spec: Spec, task, loaded: Any, evaluation: Evaluatio
     import mlflow
     from mlflow.models import infer_signature
 
-    from search.tracking.record_writer import in_order
+    from search.tracking.record_writer import in_order_with_folder
     from search.tuning.yardsticks import headline_metric
 
     examples, outputs = test_examples(evaluation)
@@ -108,20 +116,65 @@ def log_best_model(tracker, spec: Spec, task, loaded: Any, evaluation: Evaluatio
                 extra_files=[extra], serialization_format=serialization,
                 code_paths=shipped_paths(user_import_paths(spec)) or None,
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"])
-        tracker.client.log_artifacts(tracker.run_id, saved, MODEL_NAME)
-    metric = headline_metric(spec.kind)
-    value = evaluation.test.get(metric)
-    digest = tracker.data.digest if tracker.data is not None else None
-    registration = in_order(tracker.client, register_model, tracker.run_id, spec.experiment,
-                            metric, value, digest, dict(evaluation.baselines))
+        metric = headline_metric(spec.kind)
+        value = evaluation.test.get(metric)
+        digest = tracker.data.digest if tracker.data is not None else None
+        registration = in_order_with_folder(tracker.client, log_and_register, saved, tracker.run_id,
+                                            spec.experiment, metric, value, digest, dict(evaluation.baselines))
     return ExportedModel(f"runs:/{tracker.run_id}/{MODEL_NAME}", registration, serialization)
 
 
-def register_model(client, run_id: str, name: str, metric: str, value: float | None, digest: str | None,
-                   baselines: dict[str, float]) -> dict[str, Any]:
-    """A new version of `name` from the run's best_model, with its aliases; a store without a
-    registry, or a name it refuses, leaves the model on the run, with a warning. Run by the
-    record's writer, again after a restart: a version of this run already there is kept."""
+def log_and_register(client, folder: str, run_id: str, name: str, metric: str, value: float | None,
+                     digest: str | None, baselines: dict[str, float]) -> dict[str, Any]:
+    """The saved model in `folder` as the search run's LoggedModel, then a new registry version of
+    it. Run by the record's writer, again after an outage or a restart: each step finds what an
+    earlier try made rather than making it twice."""
+    from mlflow.exceptions import MlflowException
+
+    from search.tracking.record_writer import is_outage, say
+
+    try:
+        model_id = log_logged_model(client, folder, run_id)
+    except MlflowException as err:
+        if is_outage(err):
+            raise  # the writer tries again once MLflow answers
+        warning = f"the best model was not logged on the search run {run_id}: {str(err).splitlines()[0]}"
+        say(f"warning: {warning}")
+        return {"registered": None, "warning": warning}
+    return register_model(client, run_id, model_id, name, metric, value, digest, baselines)
+
+
+def log_logged_model(client, folder: str, run_id: str) -> str:
+    """What mlflow.pytorch.log_model makes, from a model already saved: a LoggedModel named
+    best_model with the search run as its source and output, its params the run's, its MLmodel
+    naming it, its files uploaded, READY. Its id."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+
+    run = client.get_run(run_id)
+    experiment_id = run.info.experiment_id
+    made = client.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"name = '{MODEL_NAME}' AND source_run_id = '{run_id}'")
+    logged = made[0] if made else client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
+                                                             params=dict(run.data.params))
+    if logged.status == LoggedModelStatus.READY:
+        return logged.model_id
+    if logged.model_id not in {output.model_id for output in (run.outputs.model_outputs if run.outputs else [])}:
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    mlmodel = Model.load(os.path.join(folder, "MLmodel"))
+    mlmodel.model_id = mlmodel.model_uuid = logged.model_id
+    mlmodel.run_id, mlmodel.artifact_path = run_id, logged.artifact_location
+    mlmodel.save(os.path.join(folder, "MLmodel"))
+    client.log_model_artifacts(logged.model_id, folder)
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return logged.model_id
+
+
+def register_model(client, run_id: str, model_id: str, name: str, metric: str, value: float | None,
+                   digest: str | None, baselines: dict[str, float]) -> dict[str, Any]:
+    """A new version of `name` from the search run's LoggedModel, by its model URI, with its
+    aliases; a store without a registry, or a name it refuses, leaves the model on the run, with
+    a warning. A version of this run already there (an earlier try) is kept."""
     from mlflow.exceptions import MlflowException
 
     from search.tracking.champion import Judged, judge_version
@@ -135,8 +188,12 @@ def register_model(client, run_id: str, name: str, metric: str, value: float | N
             if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-        version = existing[0] if existing else client.create_model_version(
-            name, f"{client.get_run(run_id).info.artifact_uri}/{MODEL_NAME}", run_id=run_id)
+        if existing:
+            version = existing[0]
+        else:
+            with use_tracking_uri(client.tracking_uri):  # where the registry looks the model up
+                version = client.create_model_version(name, f"models:/{model_id}", run_id=run_id,
+                                                      model_id=model_id)
     except MlflowException as err:
         if is_outage(err):
             raise  # the writer tries again once MLflow answers

@@ -241,6 +241,14 @@ def in_order(client, function: Callable, *args) -> Deferred:
     return Deferred(None, None, function(client, *args))
 
 
+def in_order_with_folder(client, function: Callable, folder: str, *args) -> Deferred:
+    """As in_order, for a step that reads a local folder: the spool keeps a copy of it for the
+    writer (and a restart) until the step is done; `function(mlflow_client, folder, *args)`."""
+    if isinstance(client, SpooledClient):
+        return client.defer_with_folder(function, folder, *args)
+    return Deferred(None, None, function(client, folder, *args))
+
+
 def real_run_id(client, run_id: str) -> str:
     """A run's MLflow id where the client knows it by a spool-local one (after a read, which
     waits for the writes before it, every run created so far has its MLflow id)."""
@@ -353,6 +361,15 @@ class SpooledClient:
 
     def defer(self, function: Callable, *args) -> Deferred:
         return Deferred(self._append("call", function, *args), self.writer)
+
+    def defer_with_folder(self, function: Callable, folder: str, *args) -> Deferred:
+        with self.spool.write_lock:
+            seq = self.spool.reserve()
+            copy = os.path.join(self.spool.files_of(seq), "folder")
+            shutil.copytree(folder, copy)
+            self.spool.append(seq, "call", (function, copy, *args))
+        self.writer.wake()
+        return Deferred(seq, self.writer)
 
     # --- the writer -----------------------------------------------------------------------------
     def real_id(self, run_id: str, timeout: float | None = None) -> str:
