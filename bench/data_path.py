@@ -34,7 +34,7 @@ def first_batch_seconds(space: str, loaded=None) -> float:
     started = time.perf_counter()
     from search.data import get_task
 
-    from search.spec import load_spec
+    from search.space.validation import load_spec
 
     spec = load_spec(REPO / "spaces" / f"{space}.yaml")
     task = get_task(spec.task)
@@ -52,7 +52,7 @@ def first_batch_seconds(space: str, loaded=None) -> float:
 def main() -> int:
     from search.data import get_task
 
-    from search.spec import load_spec
+    from search.space.validation import load_spec
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     figures = {}

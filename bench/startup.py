@@ -44,12 +44,12 @@ HEAVY_IMPORTS = ("torch", "sklearn", "scipy.stats", "mlflow", "ray", "ray.tune",
 def child(space: str, overrides: list[str], smoke: bool, out: str) -> None:
     """In the measured process: wrap the pipeline's steps, run the search, write the stamps."""
     stamps = {"interpreter": time.time()}
-    import search.pipeline as pipeline  # noqa: I001 - the driver's imports, as the command pays them
-    import search.tuner  # noqa: F401
+    import search.tuning.pipeline as pipeline  # noqa: I001 - the driver's imports, as the command pays them
+    import search.tuning.tuner  # noqa: F401
     from ray import tune
 
     from search.api import run_search
-    from search.tracking import TrialLogger
+    from search.tracking.tracker import TrialLogger
 
     stamps["imported"] = time.time()
     firsts: dict = {}
@@ -143,7 +143,8 @@ def fixed_seconds(measured: dict[str, float]) -> float:
 
 def heavy_imports() -> dict[str, float]:
     """Cumulative import seconds of the heaviest packages the driver imports."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import search.pipeline, search.tuner"],
+    imports = "import search.tuning.pipeline, search.tuning.tuner"
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", imports],
                           cwd=REPO, capture_output=True, text=True, check=True)
     cumulative = {}
     for line in done.stderr.splitlines():

@@ -14,7 +14,7 @@ backward pass's included). Views (no kernel) and the profiler's marks are left o
 of a scalar on the host (`_local_scalar_dense`: Adam's step counters when it is not fused)
 launch nothing and are counted apart.
 
-The optimizers are built as on a GPU: the Trial's (search.training.build_optimizer for a
+The optimizers are built as on a GPU: the Trial's (search.trial.training.build_optimizer for a
 CUDA device: fused Adam) and the bare loop's PyTorch default there (foreach), plus the bare
 loop with fused Adam, which isolates what the Trial's own loop adds. The recurrent
 networks are left out: on the CPU nn.LSTM and nn.RNN run step by step, on a GPU as a few
@@ -81,7 +81,7 @@ def count(action) -> DispatchedOps:
 
 
 def spec_of(case: str, batch: int):
-    from search.spec import load_spec
+    from search.space.validation import load_spec
 
     space, small = CASES[case]
     return load_spec(REPO / space, [*small, f"train.batch_size={batch}", "train.patience=null"])
@@ -96,7 +96,7 @@ def splits_of(spec):
 
 
 def trial_of(case: str, batch: int):
-    from search.training import Trial, build_optimizer
+    from search.trial.training import Trial, build_optimizer
 
     spec = spec_of(case, batch)
     trial = Trial(*splits_of(spec), spec.base_config())

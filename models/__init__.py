@@ -15,9 +15,9 @@ from typing import Annotated, Any, Callable
 import pydantic
 from torch import nn
 
+from search.cluster.user_code import import_object, is_import_path
 from search.errors import SpecError
 from search.registry import Registry
-from search.user_code import import_object, is_import_path
 
 # Each model's module, imported on first use (add a line here with a new model file).
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model", {

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from search.errors import SpecError
-from search.model_export import PREPROCESSING_FILE
+from search.tracking.model_export import PREPROCESSING_FILE
 
 BATCH = 1024
 

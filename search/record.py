@@ -1,6 +1,6 @@
 """The MLflow record of a search: every name a search writes and `search.compare` reads.
 
-The writer (search/tracking.py, search/pipeline.py), the reader (search/compare/) and the
+The writer (search/tracking/tracker.py, search/tuning/pipeline.py), the reader (search/compare/) and the
 tests take the names from here, so the two sides cannot drift apart; the tables of
 docs/results.md document them for users (tests/test_record.py holds the two together).
 Pure Python, no MLflow or Ray import: the spec's validation and quick readers import it.
@@ -32,7 +32,7 @@ FEASIBLE, VIOLATED = "search.feasible", "search.violated"
 BUDGET_SPENT = "search.budget_spent"  # a search run's budget that ran out: a value of Spent
 REEVAL_SKIPPED = "search.reevaluation_skipped"  # why a search run's re-evaluation did not run, one line
 WARM_START_FROM = "search.warm_start_from"  # a warm-started search run's source: the earlier search run id
-# What made a search (search/capsule.py), tags of its run: the git commit and whether the tree
+# What made a search (search/tracking/capsule.py), tags of its run: the git commit and whether the tree
 # had uncommitted changes, of the platform's own folder and, where it is another repository,
 # of the folder the search ran from; a hash of the user's shipped modules; versions; the device.
 PLATFORM_COMMIT, PLATFORM_DIRTY = "search.platform.commit", "search.platform.dirty"
@@ -45,7 +45,7 @@ REPRODUCTION_VERDICT = "search.reproduction"  # a reproduction run's verdict, on
 # A registered version's: what it was judged on, and whether it became the champion and why.
 TEST_METRIC, TEST_VALUE = "search.test_metric", "search.test_value"
 CHAMPION_DECISION = "search.champion_decision"
-SPOOL_ID = "search.spool_id"  # a run created from the spool: its spool-local id (search/spool.py)
+SPOOL_ID = "search.spool_id"  # a run created from the spool: its spool-local id (search/tracking/spool.py)
 
 
 class Role:
@@ -97,7 +97,7 @@ LIVE = frozenset({Status.RUNNING, Status.PAUSED, Status.PROMOTED})
 
 
 class Spent:
-    """Values of the BUDGET_SPENT tag: which of search.budget ran out (search/budget.py)."""
+    """Values of the BUDGET_SPENT tag: which of search.budget ran out (search/tuning/budget.py)."""
 
     TIME = "time"
     TRIAL_EPOCHS = "trial_epochs"
@@ -138,7 +138,7 @@ TRIALS_FAILED = "trials_failed"
 REEVAL_PREFIX = "reeval_"
 REEVAL_WINNER_CHANGED = "reeval_winner_changed"
 REEVAL_WINNER_TRIAL_ID = "reeval_winner_trial_id"
-# What a trial costs, measured in its worker (search/costs.py): ordinary metrics a search may
+# What a trial costs, measured in its worker (search/trial/costs.py): ordinary metrics a search may
 # select on. params and latency_ms are known before training and logged once, at step 0;
 # epoch_seconds (the median epoch so far) and peak_memory_mb (the peak so far) every epoch.
 PARAMS, LATENCY_MS = "params", "latency_ms"
@@ -178,7 +178,7 @@ def left_out_metric(reason: str) -> str:
 
 
 
-# Resource use (search/resource_use.py): a trial's per epoch, its totals at its end, the search's.
+# Resource use (search/trial/resource_use.py): a trial's per epoch, its totals at its end, the search's.
 TRIAL_CPU_PERCENT, TRIAL_RSS_MB = "trial_cpu_percent", "trial_rss_mb"
 TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB = "trial_gpu_util_percent", "trial_gpu_memory_mb"
 RESOURCE_CURVES = (TRIAL_CPU_PERCENT, TRIAL_RSS_MB, TRIAL_GPU_UTIL, TRIAL_GPU_MEMORY_MB)
@@ -230,7 +230,7 @@ PIP_FREEZE = "pip_freeze.txt"  # a search run's installed packages, as `pip free
 CHALLENGER, CHAMPION = "challenger", "champion"
 
 COMPARISON_EXPERIMENT = "comparisons"
-# The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/experiments.py).
+# The kind of experiment (model training, not GenAI) for MLflow 3's UI (search/tracking/experiments.py).
 EXPERIMENT_KIND, TRAINING_EXPERIMENT = "mlflow.experimentKind", "custom_model_development"
 
 

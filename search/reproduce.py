@@ -5,7 +5,7 @@ in), its `smoke` param (the data's slice), the trial run's params (its whole con
 seed among them) and its dataset input. Before anything trains, what the numbers depend
 on is compared with this machine and refused (exit 2) where it differs: the data's
 digest, the user's shipped modules, and, unless --allow-code-change, the platform's
-version and git commit (search/capsule.py). Then the trial trains for the epochs it
+version and git commit (search/tracking/capsule.py). Then the trial trains for the epochs it
 logged, with the torch thread count its CPU share gave it, and each epoch's metrics are
 printed beside the logged ones with a verdict: exit 0 when every one matches (on CPU to
 1e-6 relative, which a CPU trial meets bit for bit; on a GPU, whose kernels may sum in
@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from search import record
-from search.cli_args import OneLineParser
+from search.cli.cli_args import OneLineParser
 from search.errors import SpecError
 
 CPU_TOLERANCE = 1e-6  # relative
@@ -71,8 +71,8 @@ def compared_metrics(kind: str) -> tuple[str, ...]:
 def read_logged(client, run_id: str) -> Logged:
     from mlflow.exceptions import MlflowException
 
-    from search.dotted import unflatten
-    from search.spec import validate_spec
+    from search.space.dotted import unflatten
+    from search.space.validation import validate_spec
 
     try:
         run = client.get_run(run_id)
@@ -104,9 +104,9 @@ def read_logged(client, run_id: str) -> Logged:
 
 def check_same_code(logged: Logged, allow_code_change: bool) -> None:
     """Refuses, naming it, code that differs from what trained the trial."""
-    from search.capsule import code_tags, files_hash, versions
-    from search.preflight import user_import_paths
-    from search.user_code import shipped_paths
+    from search.cluster.user_code import shipped_paths
+    from search.tracking.capsule import code_tags, files_hash, versions
+    from search.trial.preflight import user_import_paths
 
     tags = logged.search_run.data.tags
     recorded_hash = tags.get(record.USER_CODE_HASH)
@@ -130,7 +130,7 @@ def check_same_code(logged: Logged, allow_code_change: bool) -> None:
 
 
 def check_same_data(logged: Logged, task, loaded) -> None:
-    from search.lineage import data_identity, logged_data_digest
+    from search.tracking.lineage import data_identity, logged_data_digest
 
     recorded = logged_data_digest(logged.run) or logged_data_digest(logged.search_run)
     identity = data_identity(task, loaded, logged.spec.data)
@@ -151,8 +151,8 @@ def train_again(logged: Logged, task, loaded) -> tuple[list[dict[str, Any]], str
     """The trial's epochs trained again: (each epoch's metrics, device, torch threads)."""
     import torch
 
-    from search.trainable import threads_for_share
-    from search.training import Trial
+    from search.trial.trainable import threads_for_share
+    from search.trial.training import Trial
 
     threads = threads_for_share(logged.spec.search.resources.cpu)
     torch.set_num_threads(threads)
@@ -188,8 +188,8 @@ def log_reproduction(client, logged: Logged, results: list[dict[str, Any]], verd
     """A run nested under the trial's run, tagged search.role=reproduction."""
     from mlflow.entities import Metric
 
-    from search.dotted import flatten
-    from search.tracking import log_params
+    from search.space.dotted import flatten
+    from search.tracking.tracker import log_params
 
     run = client.create_run(logged.run.info.experiment_id, run_name=f"reproduction of {logged.run.info.run_name}",
                             tags={record.ROLE: record.Role.REPRODUCTION, record.PARENT: logged.run.info.run_id,
@@ -208,7 +208,7 @@ def reproduce(run_id: str, tracking_uri: str, allow_code_change: bool = False, l
     from mlflow.tracking import MlflowClient
 
     from search.data import get_task
-    from search.tracking_store import check_tracking_store
+    from search.tracking.store import check_tracking_store
 
     check_tracking_store(tracking_uri, "--tracking-uri", must_exist=True)
     client = MlflowClient(tracking_uri=tracking_uri)

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 
-from search.cli_args import OneLineParser
+from search.cli.cli_args import OneLineParser
 from search.errors import SpecError
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--resume continues a search as it was started; it takes no --dry-run")
         if args.dry_run:
             from search.api import command_line_overrides, read_space, resolve_spec
-            from search.dry_run import print_dry_run
+            from search.cli.dry_run import print_dry_run
 
             raw, source = read_space(args.space)
             spec, _ = resolve_spec(raw, source, command_line_overrides(overrides, args.tracking_uri, args.storage,

@@ -1,6 +1,6 @@
 """`python -m search.schema`: the JSON Schema of a space file, for editors and the docs.
 
-It is generated from the pydantic models a space is validated with (search/spec.py), so it
+It is generated from the pydantic models a space is validated with (search/space/spec.py), so it
 says what the validation says: every key with its type, default and description, and no
 key beside them (`additionalProperties: false`). Where the spec hands a section to
 something else, the schema follows it there: `data:` to the task's `Options` and `model:`
@@ -27,13 +27,13 @@ from typing import Any
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SHIPPED = Path(__file__).resolve().parent.parent / "spaces" / "space.schema.json"
-# A user's own task or model: module:attribute, as search/user_code.py takes it.
+# A user's own task or model: module:attribute, as search/cluster/user_code.py takes it.
 IMPORT_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 
 def space_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a space file, with every key described."""
-    from search.spec import SEARCHABLE_SECTIONS, Spec
+    from search.space.spec import SEARCHABLE_SECTIONS, Spec
 
     generated = Spec.model_json_schema()  # validation's view: `from` for warm_start's source
     definitions = generated.pop("$defs")
@@ -165,7 +165,7 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search.cli_args import OneLineParser
+    from search.cli.cli_args import OneLineParser
     from search.errors import SpecError
 
     parser = OneLineParser(prog="python -m search.schema",

@@ -14,16 +14,16 @@ import argparse
 import os
 import sys
 
-from search.cli_args import OneLineParser
+from search.cli.cli_args import OneLineParser
 from search.errors import SpecError
-from search.spool import spool_folder
+from search.tracking.spool import spool_folder
 
 DEFAULT_WAIT_S = 600.0
 
 
 def replay_spool(folder: str, tracking_uri: str, wait_s: float) -> int:
     """Writes what the spool in `folder` holds; returns how many writes still wait after `wait_s`."""
-    from search.record_writer import SpooledClient
+    from search.tracking.record_writer import SpooledClient
 
     if not os.path.isdir(folder):
         return 0
@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search.resume import RECORD, read_record
-    from search.tracking_store import check_tracking_store
+    from search.tracking.store import check_tracking_store
+    from search.tuning.resume import RECORD, read_record
 
     try:
         args = parse_args(argv)

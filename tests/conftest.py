@@ -16,7 +16,7 @@ def local_ray():
     """
     import ray
 
-    from search.cluster import own_ray_settings
+    from search.cluster.ray_cluster import own_ray_settings
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     # address=local: always a Ray of its own, never a cluster another test left running.

@@ -66,8 +66,8 @@ def make_trial(space: str, overrides: list[str], smoke: bool = False, gpu_share:
     trial worker builds it, without Ray."""
     from search.data import get_task
 
-    from search.spec import load_spec
-    from search.training import Trial
+    from search.space.validation import load_spec
+    from search.trial.training import Trial
 
     spec = load_spec(SPACES / space, overrides)
     task = get_task(spec.task)

@@ -9,12 +9,12 @@ from ray.tune.experiment import Trial
 
 from search import record
 from search.api import command_line_overrides
-from search.budget import Budget, BudgetStopper
-from search.durations import format_duration, parse_duration
 from search.record import Status
 from search.run import main
-from search.spec import load_spec
-from search.tracking import Tracker
+from search.space.durations import format_duration, parse_duration
+from search.space.validation import load_spec
+from search.tracking.tracker import Tracker
+from search.tuning.budget import Budget, BudgetStopper
 from tests.helpers import search_and_trial_runs, write_space
 
 # Up to 60 one-CPU trials of a tiny network, two at a time; 4 epochs each, so a budget of a

@@ -1,4 +1,4 @@
-"""What made a search (search/capsule.py) and what a trial used (search/resource_use.py), read
+"""What made a search (search/tracking/capsule.py) and what a trial used (search/trial/resource_use.py), read
 on this machine and this checkout."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from search import record
-from search.capsule import capsule, code_tags, files_hash, git_state, pip_freeze
-from search.resource_use import TrialMeter, search_hours
+from search.tracking.capsule import capsule, code_tags, files_hash, git_state, pip_freeze
+from search.trial.resource_use import TrialMeter, search_hours
 from tests.helpers import REPO
 
 

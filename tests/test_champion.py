@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from search import record
-from search.champion import Judged, decide
-from search.refit import REFIT_SEED_OFFSET, refit_config, train_and_validation
+from search.tracking.champion import Judged, decide
+from search.tuning.refit import REFIT_SEED_OFFSET, refit_config, train_and_validation
 from tests.helpers import REPO, make_trial
 
 YARDSTICKS = {"baseline_majority_test_acc": 0.52, "baseline_tfidf_test_acc": 0.80, "baseline_x_test_f1": 0.99}

@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
-from search.checkpoints import CHECKPOINT_FILE, CheckpointRefused, load_checkpoint
-from search.evaluate import trial_at_checkpoint
-from search.training import Trial
+from search.trial.checkpoints import CHECKPOINT_FILE, CheckpointRefused, load_checkpoint
+from search.trial.training import Trial
+from search.tuning.evaluate import trial_at_checkpoint
 
 MARKER = "ran_code_on_load"
 
@@ -142,7 +142,7 @@ def test_a_fused_optimizers_checkpoint_continues_under_the_default_one_and_back(
     """On a GPU a trial's Adam is fused (its step counters live on the GPU): its checkpoint
     must continue where the optimizer is PyTorch's default (a CPU node, the evaluation on
     the driver), and the other way round, to the same numbers."""
-    import search.training as training
+    import search.trial.training as training
 
     task, _, splits = electricity
     build = training.build_optimizer

@@ -1,6 +1,6 @@
 """search.compare: tables and plots read back from MLflow.
 
-Fast tests fill a store directly with MlflowClient in the shape search/tracking.py
+Fast tests fill a store directly with MlflowClient in the shape search/tracking/tracker.py
 writes; the slow ones compare two real (smoke) searches, one of each task kind.
 Tables are checked against the runs' logged metrics, value by value.
 """
@@ -36,7 +36,7 @@ from search.compare.tables import (
 from search.record import COMPARISON_EXPERIMENT, Role, Status, space_param
 from tests.helpers import SPACES
 
-# --- a store filled by hand, in the layout of search/tracking.py and search/pipeline.py ------
+# --- a store filled by hand, in the layout of search/tracking/tracker.py and search/tuning/pipeline.py ------
 
 REGRESSION_SPEC = """\
 name: forecast

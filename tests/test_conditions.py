@@ -11,16 +11,18 @@ import pytest
 from mlflow.tracking import MlflowClient
 from ray.tune.search.optuna import OptunaSearch
 
-from search import conditions, record
+from search import record
 from search.compare.importance import param_importances
 from search.compare.plots import parallel_coordinates_png
 from search.compare.store import load_searches
-from search.dotted import flatten, sampled_values
 from search.errors import SpecError
 from search.run import main
-from search.space import DefineByRun, conditional_variants, param_space
-from search.spec import load_spec, trial_count
-from search.tracking import trial_params
+from search.space import conditions
+from search.space.domains import DefineByRun, param_space
+from search.space.dotted import flatten, sampled_values
+from search.space.validation import load_spec
+from search.space.variants import conditional_variants, trial_count
+from search.tracking.tracker import trial_params
 from tests.helpers import SPACES, search_and_trial_runs, write_space
 
 # Momentum for SGD and RMSprop only; nesterov-style chain: a learning-rate decay factor only

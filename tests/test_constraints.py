@@ -13,12 +13,12 @@ from ray.tune.experiment import Trial
 from ray.tune.search.optuna import OptunaSearch
 
 from search import record
-from search.constraints import INFEASIBLE_RESULT, broken, parse_constraint, violations
 from search.errors import SpecError
-from search.objective_feedback import ObjectiveFeedback
 from search.record import Status
-from search.spec import load_spec, validate_spec
-from search.tracking import Tracker, TrialLogger
+from search.space.constraints import INFEASIBLE_RESULT, broken, parse_constraint, violations
+from search.space.validation import load_spec, validate_spec
+from search.tracking.tracker import Tracker, TrialLogger
+from search.tuning.objective_feedback import ObjectiveFeedback
 from tests.helpers import write_space
 
 

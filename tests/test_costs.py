@@ -1,4 +1,4 @@
-"""A trial's measured costs (search/costs.py): parameters, latency, seconds per epoch, peak memory."""
+"""A trial's measured costs (search/trial/costs.py): parameters, latency, seconds per epoch, peak memory."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from search import costs
-from search.costs import PeakMemory, TrialCosts, forward_latency_ms, median_epoch_seconds, trainable_parameters
 from search.record import EPOCH_SECONDS, LATENCY_MS, PARAMS, PEAK_MEMORY_MB
+from search.trial import costs
+from search.trial.costs import PeakMemory, TrialCosts, forward_latency_ms, median_epoch_seconds, trainable_parameters
 from tests.helpers import make_trial
 
 

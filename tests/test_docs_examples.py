@@ -19,7 +19,7 @@ import torch
 from search.data.electricity import builtin_series
 
 from search.run import main
-from search.spec import load_spec
+from search.space.validation import load_spec
 from tests.helpers import REPO
 
 EXAMPLES = REPO / "docs" / "examples"
@@ -54,7 +54,7 @@ def one_epoch(space: str) -> dict:
     (as a trial worker trains it)."""
     from search.data import get_task
 
-    from search.training import Trial
+    from search.trial.training import Trial
 
     spec = load_spec(space, ["train.epochs=1", "search.scheduler.name=none"])
     task = get_task(spec.task)

@@ -15,7 +15,7 @@ from search.data.electricity import LoadedSeries, calendar_features, forecast_ba
 
 from search.errors import SpecError
 from search.run import main
-from search.spec import validate_spec
+from search.space.validation import validate_spec
 from tests.helpers import make_trial, series_lines, write_lines, write_space
 
 TASK = get_task("electricity")

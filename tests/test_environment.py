@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from search.compare.cli import main as compare_main
 from search.errors import SpecError
 from search.run import main
-from search.spec import MAX_TRIALS, load_spec
+from search.space.spec import MAX_TRIALS
+from search.space.validation import load_spec
 from tests.helpers import REPO, SPACES, search_and_trial_runs, write_space
 from tests.test_spec import GOOD
 

@@ -14,18 +14,18 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.api import check_same_as_started
-from search.checkpoints import CheckpointRefused, load_checkpoint_folder
-from search.cluster import own_ray_settings
+from search.cluster.ray_cluster import own_ray_settings
+from search.cluster.storage import check_storage_reaches_every_node
 from search.errors import SpecError
 from search.record import Status
-from search.resume import ResumeRecord, write_record
 from search.run import main
-from search.spec import apply_overrides, load_spec, read_yaml
-from search.stale_checkpoints import RepairStaleCheckpoints, newest_complete_checkpoint
-from search.storage import check_storage_reaches_every_node
-from search.tracking import Tracker, TrialLogger
-from search.trainable import CHECKPOINT_FILE
+from search.space.spec import apply_overrides, read_yaml
+from search.space.validation import load_spec
+from search.tracking.tracker import Tracker, TrialLogger
+from search.trial.checkpoints import CheckpointRefused, load_checkpoint_folder
+from search.trial.trainable import CHECKPOINT_FILE
+from search.tuning.resume import ResumeRecord, check_same_as_started, write_record
+from search.tuning.stale_checkpoints import RepairStaleCheckpoints, newest_complete_checkpoint
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
 # Slow enough per epoch (small batches) that a search can be caught mid-way.
@@ -135,7 +135,7 @@ def test_resume_after_sigkill_keeps_one_run_per_trial(workdir):
 # (saved every step here: TUNE_GLOBAL_CHECKPOINT_S=0) end at the epoch before.
 DRIVER_DYING_AT_A_LAST_EPOCH = """
 import os, signal, sys
-from search import tracking
+from search.tracking import tracker as tracking
 from search.run import main
 
 logs_result = tracking.TrialLogger.on_trial_result

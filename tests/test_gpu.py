@@ -1,7 +1,7 @@
 """On a CUDA GPU: the memory share a trial keeps to, a trial that runs out of it failing
 alone, a training loop that never waits for the GPU inside an epoch, its fused optimizer
 and channels-last images, and the dry run's memory figures. No Ray and no MLflow: these
-drive search.training.Trial directly, so they run on a bare GPU machine
+drive search.trial.training.Trial directly, so they run on a bare GPU machine
 (`python -m pytest tests/test_gpu.py`)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import warnings
 import pytest
 import torch
 
-from search import gpu_memory
-from search.gpu_memory import TrialOutOfMemory
-from search.spec import load_spec
+from search.space.validation import load_spec
+from search.trial import gpu_memory
+from search.trial.gpu_memory import TrialOutOfMemory
 from tests.helpers import SPACES, make_trial
 
 pytestmark = pytest.mark.skipif(
@@ -134,7 +134,7 @@ def test_host_memory_path_trains_the_same(monkeypatch):
 
 
 def test_dry_run_measures_the_smallest_safe_share(capsys):
-    from search.dry_run import print_gpu_memory_fit
+    from search.cli.dry_run import print_gpu_memory_fit
 
     spec = load_spec(SPACES / "resnet18.yaml", ["data.image_size=64", "data.limit_per_class=null",
                                                 "data.classes=null"])
@@ -154,7 +154,7 @@ def test_dry_run_measures_the_smallest_safe_share(capsys):
 def test_a_gpu_trial_s_own_readings_and_share_weighted_seconds():
     """NVML's readings of this process alone (not the device's), and GPU seconds at the share."""
     from search import record
-    from search.resource_use import TrialMeter
+    from search.trial.resource_use import TrialMeter
 
     trial = make_trial("resnet18.yaml", SMALL, gpu_share=0.25)
     meter = TrialMeter(0.25, on_gpu=True)
@@ -169,7 +169,7 @@ def test_a_gpu_trial_s_own_readings_and_share_weighted_seconds():
 
 
 def test_a_gpu_trials_costs_are_pytorchs_peak_allocation_and_synchronised_latency():
-    from search.costs import PeakMemory, TrialCosts
+    from search.trial.costs import PeakMemory, TrialCosts
 
     trial = make_trial("resnet18.yaml", SMALL, gpu_share=1.0)
     memory = PeakMemory(trial.device)  # reset: the peak from here on

@@ -22,7 +22,7 @@ from search.models import count_parameters, create_model
 from torchvision.transforms import v2
 
 from search.errors import SpecError
-from search.spec import validate_spec
+from search.space.validation import validate_spec
 
 TASK = get_task("images")
 IMAGE_INPUTS = {"in_channels": 3, "num_classes": 3, "image_size": 64}

@@ -11,8 +11,8 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 from search.data import get_task
 
-from search.lineage import DataIdentity, content_digest, data_identity, log_data_input, logged_data_digest
 from search.run import main
+from search.tracking.lineage import DataIdentity, content_digest, data_identity, log_data_input, logged_data_digest
 from tests.helpers import REPO
 from tests.test_fault_tolerance import interrupted_search
 
@@ -39,7 +39,7 @@ def test_content_digest_follows_the_content_not_the_objects():
 
 
 def test_digest_is_the_same_in_another_process():
-    code = ("import numpy as np; from search.lineage import content_digest; "
+    code = ("import numpy as np; from search.tracking.lineage import content_digest; "
             "print(content_digest({'x': np.arange(5), 'k': np.array(['a', 'b'], dtype=object), 't': [1.5, 'z']}))")
     digests = {subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip() for _ in range(2)}

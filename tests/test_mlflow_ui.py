@@ -172,7 +172,9 @@ def test_search_over_http_shows_in_the_mlflow_ui(mlflow_server, browser, workdir
     # The best model, logged through the server and registered there under the experiment's name.
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     [version] = client.search_model_versions("name = 'rnn_units'")
-    assert version.run_id == search.info.run_id
+    (logged,) = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert version.run_id == logged.source_run_id == search.info.run_id
+    assert version.source == f"models:/{logged.model_id}"  # registered by its model URI, as MLflow 3 does
 
     # The link the search printed opens the experiment on its training runs, not on MLflow
     # 3.17's GenAI overview (which is where the experiment's plain page opens in a new browser).

@@ -6,7 +6,7 @@ import optuna
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from search.no_repeats import NoRepeats, config_key
+from search.tuning.no_repeats import NoRepeats, config_key
 
 SPACE = {"model": {"hidden_size": tune.choice([64, 128])},
          "train": {"optimizer": tune.choice(["adam", "adagrad"]), "lr": tune.choice([0.001, 0.01])}}

@@ -8,10 +8,10 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import SpecError
-from search.objective_feedback import ObjectiveFeedback
-from search.pareto import non_dominated, select
 from search.run import main
-from search.spec import validate_spec
+from search.space.validation import validate_spec
+from search.tuning.objective_feedback import ObjectiveFeedback
+from search.tuning.pareto import non_dominated, select
 from tests.helpers import write_space
 
 TWO = [{"metric": "val_loss", "mode": "min"}, {"metric": "params", "mode": "min"}]

@@ -8,9 +8,11 @@ import torch
 from ray import tune
 
 from search.errors import SpecError
-from search.mutations import mutation_keys
-from search.pbt import hyperparam_mutations, keep_in_space
-from search.pbt_schedule import (
+from search.space.mutations import mutation_keys
+from search.space.validation import validate_spec
+from search.trial.training import Trial
+from search.tuning.pbt import hyperparam_mutations, keep_in_space
+from search.tuning.pbt_schedule import (
     LINEAGE,
     OWNER,
     PBT_KEY,
@@ -20,8 +22,6 @@ from search.pbt_schedule import (
     schedule_csv,
     schedule_rows,
 )
-from search.spec import validate_spec
-from search.training import Trial
 from tests.helpers import make_trial
 
 SPACE = {"train.lr": {"loguniform": [1e-4, 1e-2]}, "train.weight_decay": {"choice": [0.0, 1e-5, 1e-4]},
@@ -180,7 +180,7 @@ def _config(trial) -> dict:
 
 
 def test_a_population_says_what_it_cannot_do():
-    from search.schedulers import nothing_to_compare
+    from search.tuning.schedulers import nothing_to_compare
 
     spec = validate_spec(spec_with())
     assert nothing_to_compare(spec, 8) is None
@@ -195,7 +195,7 @@ def test_a_result_is_known_by_its_own_reports_not_its_last_result():
     import pandas as pd
     from ray.tune import Result
 
-    from search.evaluate import trial_id_of
+    from search.tuning.evaluate import trial_id_of
 
     # Exploited at its last epoch: Tune ends the trial with the copied trial's result as its last.
     exploited = Result(metrics={"trial_id": "good", "epoch": 5}, checkpoint=None, error=None, path="/r/bad",
@@ -206,7 +206,7 @@ def test_a_result_is_known_by_its_own_reports_not_its_last_result():
 
 
 def test_a_resumed_trials_earlier_epoch_gets_its_lineage_from_a_later_one():
-    from search.pbt_schedule import lineage_at
+    from search.tuning.pbt_schedule import lineage_at
 
     lineage = [{"epoch": n, "trial": "t", "trial_epoch": n, "from_trial": "t", "train.lr": 0.01} for n in (1, 2, 3, 4)]
     # Epochs 1-2 read back from MLflow after a resume (no lineage); 4 reported since, with its lineage.

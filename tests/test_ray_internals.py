@@ -1,4 +1,4 @@
-"""Ray's private internals (search/ray_internals.py) on real Ray objects, in a second.
+"""Ray's private internals (search/tuning/ray_internals.py) on real Ray objects, in a second.
 
 A Ray upgrade that renames or drops one of them fails here with its name, before a
 resumed search would meet it. The objects are Tune's own: a Trial with the checkpoint
@@ -17,7 +17,8 @@ import pytest
 from ray import tune
 from ray.tune.experiment.trial import Trial
 
-from search.ray_internals import (
+from search.trial.trainable import CHECKPOINT_FILE
+from search.tuning.ray_internals import (
     AUTH_TOKEN_LOGGER,
     AUTH_TOKEN_NOTICE,
     CHECKPOINT_STORAGE_LOGGER,
@@ -27,8 +28,7 @@ from search.ray_internals import (
     latest_checkpoint,
     local_machine_resources,
 )
-from search.stale_checkpoints import is_complete, repair
-from search.trainable import CHECKPOINT_FILE
+from search.tuning.stale_checkpoints import is_complete, repair
 from tests.helpers import REPO
 
 
@@ -38,7 +38,7 @@ def training_result(checkpoint: tune.Checkpoint, metrics: dict):
         from ray.train._internal.session import _TrainingResult
     except ImportError as err:
         pytest.fail(f"ray.train._internal.session._TrainingResult is gone ({err}): "
-                    "the objects search/ray_internals.py reads have changed")
+                    "the objects search/tuning/ray_internals.py reads have changed")
     return _TrainingResult(checkpoint=checkpoint, metrics=metrics)
 
 
@@ -115,7 +115,7 @@ def test_a_searchs_own_ray_keeps_token_authentication_without_its_notice(tmp_pat
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     started = subprocess.run([sys.executable, "-c", (
         "import ray; from ray._raylet import AuthenticationMode, get_authentication_mode; "
-        "from search.cluster import start_ray, stop_ray; "
+        "from search.cluster.ray_cluster import start_ray, stop_ray; "
         "nodes, started = start_ray(None, []); "
         "print(nodes, started, get_authentication_mode() == AuthenticationMode.TOKEN); stop_ray()")],
         cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
@@ -142,7 +142,7 @@ def test_the_installed_ray_mlflow_and_optuna_are_the_pinned_ones():
 def test_optunasearch_hands_over_the_optuna_trial_a_constraint_is_set_on():
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.ray_internals import optuna_trial
+    from search.tuning.ray_internals import optuna_trial
 
     searcher = OptunaSearch(metric="val_loss", mode="min")
     searcher.set_search_properties(None, None, {"lr": tune.loguniform(1e-4, 1e-2)})
@@ -158,7 +158,7 @@ def test_optunasearch_hands_over_the_optuna_trial_a_constraint_is_set_on():
 def test_pbt_still_has_the_hook_for_an_exploited_trials_config():
     from ray.tune.schedulers import PopulationBasedTraining
 
-    from search.ray_internals import check_pbt_hook
+    from search.tuning.ray_internals import check_pbt_hook
 
     scheduler = PopulationBasedTraining(hyperparam_mutations={"lr": [0.1, 0.2]})
     check_pbt_hook(scheduler)

@@ -10,9 +10,9 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.lineage import logged_data_digest
 from search.reproduce import main as reproduce
 from search.run import main as run_search
+from search.tracking.lineage import logged_data_digest
 from tests.helpers import search_and_trial_runs, series_lines, write_lines, write_space
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.search.optuna import OptunaSearch
 
 from search.errors import SpecError
-from search.no_repeats import NoRepeats
-from search.ray_internals import RayInternalsChanged, use_one_bracket_shape
-from search.schedulers import SuccessiveHalving, bracket_size, nothing_to_compare, rungs
-from search.spec import load_spec, validate_spec
+from search.space.validation import load_spec, validate_spec
+from search.tuning.no_repeats import NoRepeats
+from search.tuning.ray_internals import RayInternalsChanged, use_one_bracket_shape
+from search.tuning.schedulers import SuccessiveHalving, bracket_size, nothing_to_compare, rungs
 from tests.helpers import SPACES
 
 

@@ -10,8 +10,8 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 from search.errors import SpecError
-from search.spec import load_spec
-from search.training import Trial
+from search.space.validation import load_spec
+from search.trial.training import Trial
 from tests.helpers import write_space
 
 LR, EPOCHS = 0.01, 6

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from search.errors import SpecError
 from search.schema import DIALECT, SHIPPED, main, render, space_schema
-from search.spec import validate_spec
+from search.space.validation import validate_spec
 from tests.helpers import REPO, SPACES
 
 EXAMPLES = REPO / "docs" / "examples"

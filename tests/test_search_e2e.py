@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mlflow
 import pytest
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
-from search.lineage import logged_data_digest
 from search.run import main
+from search.tracking.lineage import logged_data_digest
 from tests.helpers import SPACES, search_and_trial_runs, write_space
 
 pytestmark = pytest.mark.slow
@@ -122,13 +124,20 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capfd):
     assert best in {t.data.tags["trial_id"] for t in trials}
     assert "test_rmse" in search.data.metrics and search.info.status == "FINISHED"
 
-    # The best model is registered from where it lies, the search run's best_model: MLflow
-    # has nothing to warn about, and the version is that model.
+    # The best model is logged as MLflow 3 logs one, a LoggedModel of the search run, and
+    # registered by its model URI: MLflow has nothing to warn about, and the version is that model.
     assert "has no artifacts at artifact path" not in err
+    (logged,) = client.search_logged_models(experiment_ids=[search.info.experiment_id])
+    assert (logged.name, logged.source_run_id, logged.status.to_string()) == (
+        "best_model", search.info.run_id, "READY")
+    assert logged.model_id in {o.model_id for o in search.outputs.model_outputs}
     version = client.get_model_version("rnn_units", "1")
-    run_artifacts = client.get_run(search.info.run_id).info.artifact_uri
-    assert version.source == f"{run_artifacts}/best_model" and version.run_id == search.info.run_id, version
-    assert "MLmodel" in {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(search.info.run_id, "best_model")}
+    assert (version.source, version.run_id) == (f"models:/{logged.model_id}", search.info.run_id), version
+    files = mlflow.artifacts.list_artifacts(f"runs:/{search.info.run_id}/best_model", tracking_uri=uri)
+    assert "best_model/MLmodel" in {f.path for f in files}
+    mlmodel = mlflow.artifacts.download_artifacts(f"models:/{logged.model_id}/MLmodel", tracking_uri=uri,
+                                                  dst_path=str(workdir))
+    assert Model.load(mlmodel).model_id == logged.model_id  # the model's own file names it
 
 
 def test_optuna_never_trains_one_configuration_twice(workdir, local_ray):

@@ -9,7 +9,8 @@ import pytest
 
 from search.errors import SpecError
 from search.run import main
-from search.spec import load_spec, read_yaml
+from search.space.spec import read_yaml
+from search.space.validation import load_spec
 from tests.helpers import REPO, SPACES, write_space
 
 GOOD = """\

@@ -13,8 +13,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.record_writer import SpooledClient
-from search.spool import Spool, is_local_id
+from search.tracking.record_writer import SpooledClient
+from search.tracking.spool import Spool, is_local_id
 
 # How long the test holds the store locked, as another search's long write would: past the
 # 20 s that MLflow's SQLite store waits for a lock (busy_timeout) before it gives up.

@@ -11,11 +11,11 @@ import sys
 import pytest
 import torch
 
+from search.cluster.mps import gpu_sharing_line, mps_daemon_running
 from search.errors import SpecError
-from search.gpu_memory import TrialOutOfMemory, out_of_memory_fails_the_trial
-from search.mps import gpu_sharing_line, mps_daemon_running
-from search.spec import load_spec
-from search.training import Trial, TrialDiverged
+from search.space.validation import load_spec
+from search.trial.gpu_memory import TrialOutOfMemory, out_of_memory_fails_the_trial
+from search.trial.training import Trial, TrialDiverged
 from tests.helpers import REPO, SPACES, make_trial
 
 # 24 digits, 18 of them for training: batches of 8, 8 and 2.
@@ -82,8 +82,8 @@ def test_the_loop_adds_two_operations_per_step_and_a_gpu_step_sends_fewer_than_t
 @pytest.mark.parametrize(("optimizer", "fused"), [("adam", True), ("adamw", True), ("sgd", True),
                                                    ("adagrad", True), ("rmsprop", None)])
 def test_on_a_gpu_the_optimizer_is_fused_where_pytorch_has_a_fused_kernel(optimizer, fused):
-    from search.spec import TrainSettings
-    from search.training import build_optimizer
+    from search.space.spec import TrainSettings
+    from search.trial.training import build_optimizer
 
     settings = TrainSettings(**{**load_spec(SPACES / "rnn_units.yaml").base_config()["train"], "optimizer": optimizer})
     params = [torch.nn.Parameter(torch.zeros(3))]  # fused kernels exist on the CPU too, so it builds here
@@ -166,7 +166,7 @@ def test_a_series_trials_worker_imports_no_scikit_learn():
     yardsticks) and a second of every fresh worker's start; classification trials import
     it on their first scores."""
     imported = subprocess.run([sys.executable, "-c", (
-        "import sys; import search.trainable, search.training; from search.data import get_task; "
+        "import sys; import search.trial.trainable, search.trial.training; from search.data import get_task; "
         "get_task('electricity'); print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert imported.returncode == 0, imported.stderr[-2000:]

@@ -10,8 +10,8 @@ from ray.tune.experiment import Trial
 
 from search import record
 from search.record import Status
-from search.spec import load_spec
-from search.tracking import Tracker, TrialLogger
+from search.space.validation import load_spec
+from search.tracking.tracker import Tracker, TrialLogger
 from tests.helpers import write_space
 
 SPACE = """\

@@ -24,7 +24,7 @@ from search.data.tweets import (
 from search.models import create_model, validate_model_options
 
 from search.errors import SpecError
-from search.spec import load_spec
+from search.space.validation import load_spec
 from tests.helpers import write_reviews, write_space
 
 TASK = get_task("tweets")

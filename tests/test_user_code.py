@@ -14,7 +14,7 @@ from search.data.electricity import builtin_series
 
 from search.errors import SpecError
 from search.run import main
-from search.spec import load_spec
+from search.space.validation import load_spec
 from tests.helpers import REPO
 from tests.user_project import SPACE, write_user_project
 

@@ -8,9 +8,9 @@ import statistics
 import pandas as pd
 import pytest
 
-from search.reevaluate import Reevaluation, SeedResult, pick_winner
-from search.summary import display_table, mean_std, plus_minus
-from search.yardsticks import against_yardsticks, margin, yardsticks_on
+from search.tracking.summary import display_table, mean_std, plus_minus
+from search.tuning.reevaluate import Reevaluation, SeedResult, pick_winner
+from search.tuning.yardsticks import against_yardsticks, margin, yardsticks_on
 
 FORECAST_BASELINES = {"baseline_persistence_test_mse": 0.000388, "baseline_linear_test_mse": 0.0000834,
                       "baseline_seasonal_naive_test_mse": 0.00531, "baseline_linear_test_mae": 0.06}

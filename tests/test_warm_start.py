@@ -12,13 +12,13 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.dotted import flatten
 from search.errors import SpecError
-from search.lineage import SEARCH_CONTEXT, DataIdentity, log_data_input, logged_data_digest
 from search.record import LeftOut, Role, Status
 from search.run import main
-from search.spec import load_spec
-from search.warm_start import inside_space, plan_warm_start
+from search.space.dotted import flatten
+from search.space.validation import load_spec
+from search.tracking.lineage import SEARCH_CONTEXT, DataIdentity, log_data_input, logged_data_digest
+from search.tuning.warm_start import inside_space, plan_warm_start
 from tests.helpers import REPO, search_and_trial_runs, write_space
 
 SOURCE = """\

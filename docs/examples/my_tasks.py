@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import torch
 from pydantic import Field
-
 from search.data import Splits, Task, TaskOptions
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 from mlflow.entities import Param
 
 from search import record
-from search.cli_args import OneLineParser
+from search.cli.cli_args import OneLineParser
+from search.cluster.storage import check_writable_folder
 from search.compare.importance import param_importances
 from search.compare.plots import (
     importance_png,
@@ -48,10 +49,9 @@ from search.compare.tables import (
     trials_table,
 )
 from search.errors import SpecError
-from search.experiments import experiment_for_runs
 from search.record import COMPARISON_EXPERIMENT, Role
-from search.storage import check_writable_folder
-from search.summary import format_float_table
+from search.tracking.experiments import experiment_for_runs
+from search.tracking.summary import format_float_table
 
 KINDS = ("classification", "regression")
 

@@ -15,7 +15,7 @@ from search.compare.store import SearchRecord
 from search.compare.tables import canonical, short
 
 # The one figure -> PNG bytes step, shared with the search's own plots.
-from search.plots import png_bytes
+from search.tracking.plots import png_bytes
 
 # (panel title, train curve, validation curve) per task kind; regression has no train MAE.
 PANELS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from search.summary import to_markdown
+from search.tracking.summary import to_markdown
 
 DIGITS = 4  # significant digits of every number in the report's tables (the CSVs keep them all)
 

@@ -18,11 +18,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search import record
-from search.dotted import flatten
 from search.errors import SpecError
 from search.record import COMPARISON_EXPERIMENT, Role, Status, all_runs, metric_history
-from search.spec import TrainSettings
-from search.tracking_store import check_tracking_store
+from search.space.dotted import flatten
+from search.space.spec import TrainSettings
+from search.tracking.store import check_tracking_store
 
 SEARCH_RUNS = f"tags.`{record.ROLE}` = '{Role.SEARCH}'"
 
@@ -118,7 +118,7 @@ class SearchRecord:
 
     @property
     def conditions(self) -> dict[str, dict[str, list]]:
-        """The searched keys that have a `when` (search/conditions.py), with it; a trial run
+        """The searched keys that have a `when` (search/space/conditions.py), with it; a trial run
         holds such a key only where it was active."""
         found = {name.removeprefix(record.SPACE_PREFIX): record.read_space_when(text)
                  for name, text in self.params.items() if name.startswith(record.SPACE_PREFIX)}

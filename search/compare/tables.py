@@ -11,8 +11,8 @@ import pandas as pd
 
 from search import record
 from search.compare.store import SearchRecord, TrialRecord
-from search.summary import display_table, mean_std, plus_minus
-from search.yardsticks import against_yardsticks, headline_metric, yardsticks_on
+from search.tracking.summary import display_table, mean_std, plus_minus
+from search.tuning.yardsticks import against_yardsticks, headline_metric, yardsticks_on
 
 # The per-epoch metrics shown as low–high over a trial's epochs, by task kind.
 RANGES = {

@@ -1,0 +1,1 @@
+"""A search on Ray Tune: searcher, scheduler, budget, resume, and what runs after the trials."""
