@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.helpers import REPO
+
 MODELS_GRU = '''\
 import torch
 from torch import nn
@@ -55,55 +57,13 @@ class NotAModule:
 
 BROKEN = "import no_such_dependency_xyz  # the user's module needs a package that is not installed\n"
 
-MY_TASKS = '''\
-"""Units sold per step, from a CSV: forecast the next value from the last `window`."""
-
-import numpy as np
-import pandas as pd
-import torch
-from pydantic import Field
-
-from search.data import Splits, Task, TaskOptions
-
-
-class SalesOptions(TaskOptions):
-    path: str = "data/sales.csv"
-    window: int = Field(8, ge=2)
-
-
-class SalesTask(Task):
-    kind = "regression"
-    Options = SalesOptions
-    searchable = frozenset({"window"})
-
-    def load(self, options, smoke=False):
-        values = pd.read_csv(options.path)["units"].to_numpy(np.float64)
-        train = values[: int(len(values) * 0.7)]
-        low, high = train.min(), train.max()
-        return {"scaled": ((values - low) / (high - low)).astype(np.float32), "scale": high - low, "offset": low}
-
-    def splits(self, loaded, options):
-        windows = np.lib.stride_tricks.sliding_window_view(loaded["scaled"], options.window + 1)
-        x = torch.from_numpy(windows[:, :-1].copy())[..., None]
-        y = torch.from_numpy(windows[:, -1:].copy())
-        a, b = int(len(x) * 0.7), int(len(x) * 0.85)
-        return Splits(train=(x[:a], y[:a]), val=(x[a:b], y[a:b]), test=(x[b:], y[b:]),
-                      model_inputs=self.model_inputs(options),
-                      target_scale=loaded["scale"], target_offset=loaded["offset"])
-
-    def model_inputs(self, options):
-        return {"input_size": 1, "output_size": 1}
-
-    def example_input(self, options):
-        return torch.zeros(2, options.window, 1)
-
-    def preprocessing(self, loaded, options):
-        return {"window": options.window, "scale": loaded["scale"], "offset": loaded["offset"]}
-
+# The task the docs show (docs/examples/my_tasks.py), its CSV in the project's data/ folder.
+MY_TASKS = (REPO / "docs" / "examples" / "my_tasks.py").read_text().replace(
+    'path: str = "sales.csv"', 'path: str = "data/sales.csv"') + """
 
 class NotATask:
     pass
-'''
+"""
 
 SPACE = """\
 name: sales

@@ -42,3 +42,7 @@ class SalesTask(Task):
     def example_input(self, options):
         """One example batch, the shape splits() gives (the model is tried on it)."""
         return torch.zeros(2, options.window, 1)
+
+    def preprocessing(self, loaded, options):
+        """What `search.predict` needs beside the model to forecast from raw values (as JSON)."""
+        return {"window": options.window, "scale": loaded["scale"], "offset": loaded["offset"]}
