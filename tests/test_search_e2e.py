@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+from mlflow.entities import LoggedModelStatus
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
@@ -128,15 +129,14 @@ def test_shipped_space_smoke_with_optuna(workdir, local_ray, capfd):
     # registered by its model URI: MLflow has nothing to warn about, and the version is that model.
     assert "has no artifacts at artifact path" not in err
     (logged,) = client.search_logged_models(experiment_ids=[search.info.experiment_id])
-    assert (logged.name, logged.source_run_id, logged.status.to_string()) == (
-        "best_model", search.info.run_id, "READY")
+    assert (logged.name, logged.source_run_id, logged.status) == (
+        "best_model", search.info.run_id, LoggedModelStatus.READY)
     assert logged.model_id in {o.model_id for o in search.outputs.model_outputs}
     version = client.get_model_version("rnn_units", "1")
     assert (version.source, version.run_id) == (f"models:/{logged.model_id}", search.info.run_id), version
     files = mlflow.artifacts.list_artifacts(f"runs:/{search.info.run_id}/best_model", tracking_uri=uri)
     assert "best_model/MLmodel" in {f.path for f in files}
-    mlmodel = mlflow.artifacts.download_artifacts(f"models:/{logged.model_id}/MLmodel", tracking_uri=uri,
-                                                  dst_path=str(workdir))
+    mlmodel = mlflow.artifacts.download_artifacts(f"{logged.artifact_location}/MLmodel", dst_path=str(workdir))
     assert Model.load(mlmodel).model_id == logged.model_id  # the model's own file names it
 
 
