@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The search reads small files of its own record back from MLflow (as search.compare
+    # does): a progress bar for each is noise in its output, not a download a user waits on.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         args = parse_args(argv)
         overrides = list(args.set)
