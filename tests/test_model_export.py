@@ -14,6 +14,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
 from search.record import BEST_MODEL
+from search.tracking.mlflow_internals import use_tracking_uri
 from search.tracking.model_export import log_and_register
 from search.tracking.record_writer import SpooledClient, in_order_with_folder
 
@@ -50,11 +51,8 @@ def test_the_writer_logs_the_model_and_registers_it_by_its_model_uri(tmp_path):
     assert (version.source, version.run_id) == (f"models:/{logged.model_id}", run_id)
     assert str(direct.get_model_version_by_alias("forecast", "challenger").version) == "1"
     for model_uri in (f"runs:/{run_id}/{BEST_MODEL}", "models:/forecast/1", f"models:/{logged.model_id}"):
-        mlflow.set_tracking_uri(uri)
-        try:
+        with use_tracking_uri(uri):
             net = mlflow.pytorch.load_model(model_uri)
-        finally:
-            mlflow.set_tracking_uri(None)
         torch.manual_seed(0)
         assert torch.equal(net.weight.detach(), torch.nn.Linear(3, 1).weight.detach()), model_uri
     assert not list((tmp_path / "spool" / "files").glob("*")), "the spool's copy outlived the write"

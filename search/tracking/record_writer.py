@@ -325,12 +325,18 @@ class SpooledClient:
         self.writer.wake()
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        self._append_with_folder(local_dir, lambda copy: ("log_artifacts", (run_id, copy, artifact_path)))
+
+    def _append_with_folder(self, folder: str, entry: Callable[[str], tuple[str, tuple]]) -> int:
+        """An entry that reads a local folder: the spool keeps its own copy (removed once the
+        entry is written), and `entry(copy)` gives the method and arguments naming it."""
         with self.spool.write_lock:
             seq = self.spool.reserve()
             copy = os.path.join(self.spool.files_of(seq), "folder")
-            shutil.copytree(local_dir, copy)
-            self.spool.append(seq, "log_artifacts", (run_id, copy, artifact_path))
+            shutil.copytree(folder, copy)
+            self.spool.append(seq, *entry(copy))
         self.writer.wake()
+        return seq
 
     def _log_file(self, run_id: str, artifact_file: str, write: Callable[[str], None]) -> None:
         folder, name = os.path.split(artifact_file)
@@ -363,13 +369,8 @@ class SpooledClient:
         return Deferred(self._append("call", function, *args), self.writer)
 
     def defer_with_folder(self, function: Callable, folder: str, *args) -> Deferred:
-        with self.spool.write_lock:
-            seq = self.spool.reserve()
-            copy = os.path.join(self.spool.files_of(seq), "folder")
-            shutil.copytree(folder, copy)
-            self.spool.append(seq, "call", (function, copy, *args))
-        self.writer.wake()
-        return Deferred(seq, self.writer)
+        return Deferred(self._append_with_folder(folder, lambda copy: ("call", (function, copy, *args))),
+                        self.writer)
 
     # --- the writer -----------------------------------------------------------------------------
     def real_id(self, run_id: str, timeout: float | None = None) -> str:
